@@ -1,0 +1,32 @@
+import type { Config, NodeConfig } from './schema.js';
+
+/** The host part of an `instance` label: `10.0.0.5:9100` → `10.0.0.5`, `[::1]:9100` → `::1`, `node-1` → `node-1`. */
+export function instanceHost(instance: string): string {
+  const v6 = /^\[([^\]]+)\](?::\d+)?$/.exec(instance);
+  if (v6) return v6[1]!;
+  const colons = instance.split(':').length - 1;
+  if (colons === 1) return instance.slice(0, instance.lastIndexOf(':'));
+  return instance; // bare name, or a bare IPv6 address
+}
+
+/**
+ * Finds the inventory node an alert is about. A node with `match` needs every listed label to be
+ * equal; a node without it matches when the instance's host part equals its name or ssh.host.
+ */
+export function matchNode(nodes: Config['nodes'], labels: Record<string, string>): NodeConfig | undefined {
+  for (const node of nodes) {
+    if (node.match) {
+      if (Object.entries(node.match).every(([k, v]) => labels[k] === v)) return node;
+      continue;
+    }
+    const instance = labels.instance;
+    if (instance === undefined) continue;
+    const host = instanceHost(instance);
+    if (host === node.name || (node.ssh && host === node.ssh.host)) return node;
+  }
+  return undefined;
+}
+
+export function findNode(nodes: Config['nodes'], name: string): NodeConfig | undefined {
+  return nodes.find((n) => n.name === name);
+}

@@ -1,0 +1,142 @@
+import { z } from 'zod';
+import { tierSchema } from './facts.js';
+
+/** The analysis of one triage and the verdict drawn from it. */
+
+export const mappingKindSchema = z.enum([
+  'anonymous', // no path, [anon:…]
+  'heap',
+  'stack',
+  'shmem', // /dev/shm, memfd:, /SYSV…, /dev/zero (deleted), [anon_shmem:…], files on tmpfs
+  'file-data', // file-backed, not executable
+  'file-code', // file-backed, executable
+  'special', // [vdso], [vvar], [vsyscall] …
+  'unresolved', // no mapping contains the address (process gone, or maps read too late)
+]);
+export type MappingKind = z.infer<typeof mappingKindSchema>;
+
+/** What a major fault in a mapping means: a swap-in, a file read, or program text re-read. */
+export const causeSchema = z.enum(['swap', 'file', 'code', 'other']);
+export type Cause = z.infer<typeof causeSchema>;
+
+export const mappingFaultsSchema = z.object({
+  pid: z.number().int(),
+  comm: z.string(),
+  /** File path, or null for anonymous memory. */
+  path: z.string().nullable(),
+  /** Human label: the path, `[heap]`, or `anonymous 7f3a…000–7f3c…000`. */
+  label: z.string(),
+  kind: mappingKindSchema,
+  cause: causeSchema,
+  deleted: z.boolean(),
+  start: z.number(),
+  end: z.number(),
+  faults: z.number().int(),
+  share: z.number(),
+});
+export type MappingFaults = z.infer<typeof mappingFaultsSchema>;
+
+export const fileFaultsSchema = z.object({
+  path: z.string(),
+  kind: mappingKindSchema,
+  cause: causeSchema,
+  faults: z.number().int(),
+  share: z.number(),
+  pids: z.array(z.number().int()),
+});
+export type FileFaults = z.infer<typeof fileFaultsSchema>;
+
+export const whoSchema = z.object({
+  cmdline: z.string().nullable(),
+  user: z.string().nullable(),
+  uid: z.number().int().nullable(),
+  cgroup: z.string().nullable(),
+  unit: z.string().nullable(),
+  container: z.string().nullable(),
+  podUid: z.string().nullable(),
+});
+export type Who = z.infer<typeof whoSchema>;
+
+export const processRankSchema = z.object({
+  pid: z.number().int(),
+  comm: z.string(),
+  majflt: z.number(),
+  majfltPerSec: z.number(),
+  readBytesPerSec: z.number().nullable(),
+  swapKb: z.number().nullable(),
+  /** Major faults in each second of the sample window. */
+  series: z.array(z.number()),
+  who: whoSchema.nullable(),
+});
+export type ProcessRank = z.infer<typeof processRankSchema>;
+
+export const systemMemorySchema = z.object({
+  pgmajfaultPerSec: z.number(),
+  pswpinPerSec: z.number(),
+  pswpoutPerSec: z.number(),
+  series: z.array(z.number()),
+  psiSomeAvg10: z.number().nullable(),
+  psiFullAvg10: z.number().nullable(),
+  /** Share of the window that some task was stalled on memory, from the PSI totals. */
+  psiSomeWindow: z.number().nullable(),
+  psiFullWindow: z.number().nullable(),
+  memTotalKb: z.number(),
+  memAvailableKb: z.number(),
+  swapTotalKb: z.number(),
+  swapUsedKb: z.number(),
+  /** The node-mixin alert threshold the node's rate is compared with. */
+  alertThresholdPerSec: z.number(),
+});
+export type SystemMemory = z.infer<typeof systemMemorySchema>;
+
+export const captureSummarySchema = z.object({
+  tier: tierSchema,
+  reason: z.string(),
+  unavailable: z.array(z.object({ tier: tierSchema, reason: z.string() })),
+  seconds: z.number(),
+  samples: z.number().int(),
+  /** Samples known to be major faults (all of them for perf major-faults). */
+  majorSamples: z.number().int(),
+  resolved: z.number().int(),
+  lost: z.number().int(),
+  /** pgmajfault delta on the node over the capture window, to compare with samples. */
+  majfltDelta: z.number(),
+});
+export type CaptureSummary = z.infer<typeof captureSummarySchema>;
+
+export const analysisSchema = z.object({
+  processes: z.array(processRankSchema),
+  mappings: z.array(mappingFaultsSchema),
+  files: z.array(fileFaultsSchema),
+  shares: z.object({ swap: z.number(), file: z.number(), code: z.number(), other: z.number() }),
+  system: systemMemorySchema,
+  capture: captureSummarySchema,
+});
+export type Analysis = z.infer<typeof analysisSchema>;
+
+export const verdictKindSchema = z.enum(['swap-thrash', 'mmap-read', 'code-reread', 'mixed', 'quiet', 'inconclusive', 'failed']);
+export type VerdictKind = z.infer<typeof verdictKindSchema>;
+
+export const confidenceSchema = z.enum(['high', 'medium', 'low']);
+export type Confidence = z.infer<typeof confidenceSchema>;
+
+export const failureSchema = z.object({ code: z.string(), message: z.string(), retryable: z.boolean() });
+export type Failure = z.infer<typeof failureSchema>;
+
+export const verdictSchema = z.object({
+  kind: verdictKindSchema,
+  summary: z.string(),
+  pid: z.number().int().nullable(),
+  comm: z.string().nullable(),
+  path: z.string().nullable(),
+  confidence: confidenceSchema.nullable(),
+  tracer: tierSchema.nullable(),
+  /** Major faults per second on the node during the window. */
+  faultsPerSec: z.number().nullable(),
+  /** Per-mapping counts behind the verdict (largest first, capped). */
+  mappings: z.array(mappingFaultsSchema),
+  /** Short caveats: degraded tier, process exited, minor faults mixed in… */
+  notes: z.array(z.string()),
+  failure: failureSchema.nullable(),
+});
+export type Verdict = z.infer<typeof verdictSchema>;

@@ -1,0 +1,65 @@
+/**
+ * Escaping for each output format. Everything that came from a node or an alert goes through one
+ * of these before it reaches a template; the template's own text is trusted operator wording.
+ */
+export type OutputFormat = 'markdown' | 'mrkdwn' | 'html' | 'text';
+
+// CommonMark lets any ASCII punctuation be backslash-escaped. These are the characters that can
+// start emphasis, code, links, images, tables (|), headings, raw HTML, entities and GFM autolinks
+// (`http:`, `x@y`, `www.`); the rest are left alone so paths stay readable in the raw Markdown.
+const MD_SPECIAL = /[\\`*_{}[\]<>#|~&!:@$]/g;
+
+export function escapeMarkdown(s: string): string {
+  return replaceControl(s)
+    .replace(MD_SPECIAL, (c) => `\\${c}`)
+    .replace(/www\./gi, (m) => `${m.slice(0, 3)}\\.`);
+}
+
+/** Slack mrkdwn: only &, < and > are special (they build mentions and links). */
+export function escapeMrkdwn(s: string): string {
+  return replaceControl(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+export function escapeHtml(s: string): string {
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+/** Newlines, NUL and other control characters would break a table row or a log line. */
+export function replaceControl(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => (c === '\n' || c === '\t' ? ' ' : '\uFFFD'));
+}
+
+export function escapeFor(format: OutputFormat, s: string): string {
+  switch (format) {
+    case 'markdown':
+      return escapeMarkdown(s);
+    case 'mrkdwn':
+      return escapeMrkdwn(s);
+    case 'html':
+      return escapeHtml(s);
+    case 'text':
+      return replaceControl(s);
+  }
+}
+
+/**
+ * Escapes every string in a view model, deeply. Templates are compiled with `noEscape`, so this is
+ * the single place where untrusted text is made safe — nothing depends on a template author
+ * remembering a helper.
+ */
+export function escapeDeep<T>(value: T, format: OutputFormat): T {
+  if (typeof value === 'string') return escapeFor(format, value) as T;
+  if (Array.isArray(value)) return value.map((v) => escapeDeep(v, format)) as T;
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = escapeDeep(v, format);
+    return out as T;
+  }
+  return value;
+}

@@ -1,0 +1,8 @@
+import type { TriageResult } from '../model/triage.js';
+import { templates, type TemplateSet } from './templates.js';
+import { reportView } from './view.js';
+
+/** Renders the Markdown report of a triage. Throws TriageError on a missing template or field. */
+export function renderReport(result: TriageResult, opts: { reportUrl: string | null }, set: TemplateSet = templates()): string {
+  return set.render('report.md.hbs', reportView(result, opts.reportUrl), 'markdown');
+}
