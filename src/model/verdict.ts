@@ -67,6 +67,11 @@ export const processRankSchema = z.object({
   /** Major faults in each second of the sample window. */
   series: z.array(z.number()),
   who: whoSchema.nullable(),
+  /**
+   * Whether the process was there for the whole sample window, started during it, exited during it,
+   * or both ('brief'). Absent means 'whole'. Faults after an exit are not seen.
+   */
+  presence: z.enum(['whole', 'started', 'exited', 'brief']).optional(),
 });
 export type ProcessRank = z.infer<typeof processRankSchema>;
 
@@ -86,6 +91,8 @@ export const systemMemorySchema = z.object({
   swapUsedKb: z.number(),
   /** The node-mixin alert threshold the node's rate is compared with. */
   alertThresholdPerSec: z.number(),
+  /** Length of the sample window the rates above were measured over, in seconds. */
+  windowSeconds: z.number().optional(),
 });
 export type SystemMemory = z.infer<typeof systemMemorySchema>;
 
@@ -101,6 +108,10 @@ export const captureSummarySchema = z.object({
   lost: z.number().int(),
   /** pgmajfault delta on the node over the capture window, to compare with samples. */
   majfltDelta: z.number(),
+  /** `pids`: the tracer watched the ranked pids only; `all`: system-wide. Absent when unknown. */
+  target: z.enum(['pids', 'all']).optional(),
+  /** Ranked pids that had exited before the capture started. */
+  pidsGone: z.array(z.number().int()).optional(),
 });
 export type CaptureSummary = z.infer<typeof captureSummarySchema>;
 

@@ -1,0 +1,81 @@
+import type { CaptureFacts, ProcDetail, RankFacts } from '../model/facts.js';
+import type { Analysis, CaptureSummary, ProcessRank, Verdict } from '../model/verdict.js';
+import { DEFAULT_ALERT_THRESHOLD_PER_SEC, rankProcesses, systemMemory } from './rank.js';
+import { resolveSamples, type Resolution } from './resolve.js';
+import { decideVerdict } from './verdict.js';
+import { whoOf } from './who.js';
+
+/**
+ * The analysis stage: facts from the playbook in, the analysis and its verdict out. Pure: rank the
+ * processes, resolve the captured addresses, classify, decide.
+ */
+
+export interface AnalyzeInput {
+  node: string;
+  rank: RankFacts;
+  capture: CaptureFacts;
+  /** How many processes the ranking keeps (playbook.topProcesses). */
+  topProcesses: number;
+  alertThresholdPerSec?: number;
+  /** The configured windows (playbook.sampleSeconds, captureSeconds), used to name the window in a quiet summary. */
+  sampleSeconds?: number;
+  captureSeconds?: number;
+}
+
+export function analyze(input: AnalyzeInput): { analysis: Analysis; verdict: Verdict } {
+  const { rank, capture } = input;
+  const system = systemMemory(rank, input.alertThresholdPerSec ?? DEFAULT_ALERT_THRESHOLD_PER_SEC);
+  const processes = rankProcesses(rank, { top: input.topProcesses }).map((p) => withDetail(p, capture.procs[String(p.pid)]));
+
+  const lastComm = new Map<number, string>();
+  for (const snap of [...rank.snapshots].sort((a, b) => a.t - b.t)) for (const p of snap.procs) lastComm.set(p.pid, p.comm);
+  const resolution = resolveSamples(capture.samples, capture.procs, {
+    tmpfsMounts: rank.node.tmpfsMounts,
+    commOf: (pid) => lastComm.get(pid),
+  });
+
+  const share = (n: number): number => (resolution.resolved > 0 ? n / resolution.resolved : 0);
+  const { swap, file, code, other } = resolution.byCause;
+  const analysis: Analysis = {
+    processes,
+    mappings: resolution.mappings,
+    files: resolution.files,
+    shares: { swap: share(swap), file: share(file), code: share(code), other: share(other) },
+    system,
+    capture: captureSummary(capture, resolution),
+  };
+  const windowSeconds =
+    input.sampleSeconds !== undefined && input.captureSeconds !== undefined ? input.sampleSeconds + input.captureSeconds : undefined;
+  return {
+    analysis,
+    verdict: decideVerdict({ node: input.node, analysis, pageSize: rank.node.pageSize, ...(windowSeconds === undefined ? {} : { windowSeconds }) }),
+  };
+}
+
+/**
+ * Attaches who the process is and its swap use. The detail was read during the capture, after the
+ * ranking: a different comm means the pid now belongs to another process, whose identity would mislead.
+ */
+function withDetail(p: ProcessRank, detail: ProcDetail | undefined): ProcessRank {
+  if (!detail || detail.comm !== p.comm) return p;
+  return { ...p, swapKb: detail.vmSwapKb, who: whoOf(detail) };
+}
+
+function captureSummary(capture: CaptureFacts, r: Resolution): CaptureSummary {
+  const vm = [...capture.vmstat].sort((a, b) => a.t - b.t);
+  const first = vm[0];
+  const last = vm[vm.length - 1];
+  return {
+    tier: capture.tier,
+    reason: capture.attempts.find((a) => a.tier === capture.tier && a.ok)?.reason ?? capture.attempts.find((a) => a.tier === capture.tier)?.reason ?? '',
+    unavailable: capture.attempts.filter((a) => !a.ok).map(({ tier, reason }) => ({ tier, reason })),
+    seconds: capture.seconds,
+    samples: r.counted,
+    majorSamples: r.major,
+    resolved: r.resolved,
+    lost: capture.lost,
+    majfltDelta: first && last ? Math.max(0, last.pgmajfault - first.pgmajfault) : 0,
+    ...(capture.target === undefined ? {} : { target: capture.target }),
+    ...(capture.pidsGone === undefined ? {} : { pidsGone: capture.pidsGone }),
+  };
+}

@@ -1,0 +1,366 @@
+import type { ErrorCode, TriageError } from '../errors.js';
+import type { Tier } from '../model/facts.js';
+import type { Analysis, Cause, Confidence, MappingFaults, ProcessRank, SystemMemory, Verdict, VerdictKind } from '../model/verdict.js';
+
+/**
+ * Draws the verdict from an analysis, following the verdict table in design.md. With fault addresses, the
+ * cause with a clear majority of the resolved samples wins; without them (tier none, or nothing resolved),
+ * /proc evidence decides with low confidence, or the verdict is inconclusive.
+ */
+
+/**
+ * A cause needs this share of the resolved faults to name the verdict. A bare majority (> 50%) would flip
+ * between two near-equal causes on sampling noise and name one of them while the other is almost as large;
+ * at 60% the winner is at least 1.5× everything else combined, so acting on it removes most of the faults.
+ * Below it the verdict is `mixed` and names the top two.
+ */
+export const MAJORITY_SHARE = 0.6;
+
+/**
+ * Below this many major faults per second (in both the sample and the capture window), the node is quiet.
+ * It is 0.2% of the alert's 500/s: a few stray faults (a cron job paging in its binary) are not an incident,
+ * and naming a culprit from a handful of samples would mislead.
+ */
+export const QUIET_MAX_PER_SEC = 1;
+
+/** Fewer resolved samples than this lower the confidence one step: a share of 12 samples moves 8% per sample. */
+export const MIN_SAMPLES = 20;
+
+/** More than this share of unresolved samples lowers the confidence one step: the missing ones may tell another story. */
+export const MAX_UNRESOLVED_SHARE = 0.2;
+
+/** Shared memory above this share of resolved faults gets a note: people read "/dev/shm/…" as a file. */
+export const SHMEM_NOTE_SHARE = 0.25;
+
+/** pswpin below this share of pgmajfault counts as "no swap-ins" (tier none: file reads are possible). */
+export const PSWPIN_NEGLIGIBLE_SHARE = 0.1;
+
+/**
+ * Tier none: a process's disk reads "explain" its major faults when read_bytes/s is at least this share of
+ * majflt/s × page size. Every file fault reads at least a page (readahead reads more); the slack covers
+ * snapshots not taken at exactly the same instant.
+ */
+export const READ_EXPLAINS_FACTOR = 0.5;
+
+/** Mapping rows carried in the verdict; the analysis keeps them all. */
+export const VERDICT_MAPPINGS = 10;
+
+export interface VerdictInput {
+  node: string;
+  analysis: Analysis;
+  /** The node's page size in bytes (NodeInfo.pageSize), to compare read_bytes with faults. */
+  pageSize?: number;
+  /** Length of the whole observed window (sample + capture) for the quiet summary; measured spans otherwise. */
+  windowSeconds?: number;
+}
+
+const KIND_OF: Record<Exclude<Cause, 'other'>, VerdictKind> = { swap: 'swap-thrash', file: 'mmap-read', code: 'code-reread' };
+const CAUSE_WORDS: Record<Cause, string> = { swap: 'swap', file: 'file reads', code: 'program text', other: 'other' };
+const CONFIDENCE: readonly Confidence[] = ['low', 'medium', 'high'];
+const TIER_CONFIDENCE: Record<Tier, number> = { perf: 2, bpftrace: 1, tracepoint: 1, none: 0 };
+
+interface Culprit {
+  summary: string;
+  pid: number | null;
+  comm: string | null;
+  path: string | null;
+  deleted: boolean;
+}
+
+export function decideVerdict(input: VerdictInput): Verdict {
+  const { node, analysis } = input;
+  const { capture: cap, system: sys } = analysis;
+  const notes: string[] = [];
+  for (const u of cap.unavailable) notes.push(`${u.tier} unavailable: ${u.reason}`);
+
+  const base = {
+    tracer: cap.tier,
+    faultsPerSec: sys.pgmajfaultPerSec,
+    mappings: analysis.mappings.slice(0, VERDICT_MAPPINGS),
+    failure: null,
+  };
+
+  const windowSeconds = input.windowSeconds ?? (sys.windowSeconds ?? 0) + cap.seconds;
+  if (isQuiet(analysis)) {
+    const seen = Math.round(sys.pgmajfaultPerSec * (sys.windowSeconds ?? 0)) + cap.majfltDelta;
+    if (seen > 0) notes.push(`${fmt(seen)} major faults in the window, below ${QUIET_MAX_PER_SEC}/s`);
+    return {
+      ...base,
+      kind: 'quiet',
+      summary: `no major faults on ${node} during the ${Math.round(windowSeconds)} s window`,
+      pid: null,
+      comm: null,
+      path: null,
+      // The kernel's own counter says so, whatever tracer was used.
+      confidence: 'high',
+      // Nothing stands behind a quiet verdict; stray (or, with the tracepoint tier, minor) faults stay in the analysis.
+      mappings: [],
+      notes,
+    };
+  }
+
+  const minorIncluded = cap.majorSamples < cap.samples;
+  if (minorIncluded) {
+    notes.push('addresses include minor faults (the tracer cannot tell them apart): shares are of all page faults, not only major ones');
+  }
+
+  if (cap.pidsGone?.length) notes.push(`exited before the capture: pid ${cap.pidsGone.join(', ')}`);
+  if (sys.pgmajfaultPerSec < sys.alertThresholdPerSec) {
+    notes.push(`${fmt(sys.pgmajfaultPerSec)} major faults/s during the window, below the alert threshold of ${fmt(sys.alertThresholdPerSec)}/s`);
+  }
+
+  if (cap.tier === 'none' || cap.resolved === 0) {
+    if (cap.tier !== 'none') {
+      notes.push(cap.samples === 0 ? `${cap.tier} recorded no major faults: decided from /proc evidence` : `none of the ${fmt(cap.samples)} samples resolved to a mapping: decided from /proc evidence`);
+    }
+    return { ...base, ...fromProcEvidence(input, notes), notes };
+  }
+  return { ...base, ...fromAddresses(input, notes, minorIncluded), notes };
+}
+
+function isQuiet({ system: sys, capture: cap }: Analysis): boolean {
+  const perCaptureSec = (n: number): number => (cap.seconds > 0 ? n / cap.seconds : n);
+  return (
+    sys.pgmajfaultPerSec < QUIET_MAX_PER_SEC &&
+    perCaptureSec(cap.majfltDelta) < QUIET_MAX_PER_SEC &&
+    perCaptureSec(cap.majorSamples) < QUIET_MAX_PER_SEC
+  );
+}
+
+type Decision = Pick<Verdict, 'kind' | 'summary' | 'pid' | 'comm' | 'path' | 'confidence'>;
+
+function fromAddresses({ node, analysis }: VerdictInput, notes: string[], minorIncluded: boolean): Decision {
+  const { capture: cap, shares } = analysis;
+  const causes = (['swap', 'file', 'code', 'other'] as const)
+    .map((cause) => ({ cause, share: shares[cause] }))
+    .sort((a, b) => b.share - a.share);
+  const top = causes[0]!;
+  const second = causes[1]!;
+
+  let kind: VerdictKind;
+  let culprit: Culprit;
+  if (top.share >= MAJORITY_SHARE && top.cause !== 'other') {
+    kind = KIND_OF[top.cause];
+    culprit = describe(top.cause, analysis);
+  } else if (top.share >= MAJORITY_SHARE) {
+    kind = 'inconclusive';
+    const c = describe('other', analysis);
+    culprit = { ...c, summary: `most major faults on ${node} are ${c.summary}, not swap, file or program text` };
+  } else {
+    kind = 'mixed';
+    const a = describe(top.cause, analysis);
+    const b = describe(second.cause, analysis);
+    culprit = { ...a, summary: `${a.summary} + ${b.summary}` };
+    notes.push(
+      `no cause reaches ${pct(MAJORITY_SHARE)}: ${causes.filter((c) => c.share > 0).map((c) => `${CAUSE_WORDS[c.cause]} ${pct(c.share)}`).join(', ')}`,
+    );
+  }
+
+  let level = TIER_CONFIDENCE[cap.tier];
+  if (cap.resolved < MIN_SAMPLES) {
+    notes.push(`only ${fmt(cap.resolved)} resolved samples`);
+    level--;
+  }
+  const unresolved = cap.samples - cap.resolved;
+  if (unresolved > 0) {
+    notes.push(`${fmt(unresolved)} of ${fmt(cap.samples)} samples unresolved (process exited or its maps were read too late)`);
+    if (unresolved / cap.samples > MAX_UNRESOLVED_SHARE) level--;
+  }
+  const contradiction = crossCheck(kind, analysis.system);
+  if (contradiction) {
+    notes.push(contradiction);
+    // With minor faults mixed in, /proc is the better witness of what the major ones were.
+    if (minorIncluded) level--;
+  }
+  if (cap.lost > 0) notes.push(`${fmt(cap.lost)} samples lost by the tracer`);
+
+  const shmem = analysis.mappings.filter((m) => m.kind === 'shmem');
+  const shmemFaults = shmem.reduce((n, m) => n + m.faults, 0);
+  if (cap.resolved > 0 && shmemFaults / cap.resolved >= SHMEM_NOTE_SHARE) {
+    notes.push(`${pct(shmemFaults / cap.resolved)} of resolved faults are in shared memory (${shmem[0]!.label}), which is swap-backed: counted as swap`);
+  }
+  if (culprit.deleted && culprit.path) notes.push(`${culprit.path} has been deleted but is still mapped`);
+  presenceNote(analysis.processes, culprit.pid, notes);
+
+  return {
+    kind,
+    summary: culprit.summary,
+    pid: culprit.pid,
+    comm: culprit.comm,
+    path: culprit.path,
+    confidence: CONFIDENCE[Math.max(0, level)]!,
+  };
+}
+
+/** The mapping-level story for one cause: the top process for swap, the top file and its top reader otherwise. */
+function describe(cause: Cause, analysis: Analysis): Culprit {
+  const rows = analysis.mappings.filter((m) => m.cause === cause && m.kind !== 'unresolved');
+  if (cause === 'swap') {
+    const { pid, comm } = topPid(rows);
+    return { summary: `swap thrash in pid ${pid} (${comm})`, pid, comm, path: null, deleted: false };
+  }
+  if (cause === 'other') {
+    const { pid, comm } = topPid(rows);
+    const label = rows.find((m) => m.pid === pid)?.label ?? 'special mappings';
+    return { summary: `faults in ${label} of pid ${pid} (${comm})`, pid, comm, path: null, deleted: false };
+  }
+  // Per file across processes, so a file mapped twice, or by several readers, counts once.
+  const file = analysis.files.find((f) => f.cause === cause);
+  const path = file?.path ?? rows[0]?.path ?? null;
+  const inFile = rows.filter((m) => m.path === path);
+  const { pid, comm } = topPid(inFile.length > 0 ? inFile : rows);
+  const deleted = inFile.some((m) => m.deleted);
+  const summary =
+    cause === 'file' ? `mmap reads of ${path} by pid ${pid} (${comm})` : `program text of ${path} re-read by pid ${pid} (${comm})`;
+  return { summary, pid, comm, path, deleted };
+}
+
+function topPid(rows: readonly MappingFaults[]): { pid: number; comm: string } {
+  const totals = new Map<number, { faults: number; comm: string }>();
+  for (const m of rows) {
+    const t = totals.get(m.pid);
+    if (t) t.faults += m.faults;
+    else totals.set(m.pid, { faults: m.faults, comm: m.comm });
+  }
+  let best: { pid: number; comm: string; faults: number } | null = null;
+  for (const [pid, t] of totals) {
+    if (!best || t.faults > best.faults || (t.faults === best.faults && pid < best.pid)) best = { pid, ...t };
+  }
+  // Callers only describe causes with a non-zero share, so rows is never empty.
+  return best ?? { pid: -1, comm: '?' };
+}
+
+/** pswpin per major fault, capped at 1 (swap readahead can read more pages than faulted); 0 without swap. */
+function swapRatio(sys: SystemMemory): number {
+  if (sys.swapTotalKb === 0 || sys.pgmajfaultPerSec <= 0) return 0;
+  return Math.min(1, sys.pswpinPerSec / sys.pgmajfaultPerSec);
+}
+
+/** Does /proc contradict what the addresses say? */
+function crossCheck(kind: VerdictKind, sys: SystemMemory): string | null {
+  const ratio = swapRatio(sys);
+  if (sys.pgmajfaultPerSec < QUIET_MAX_PER_SEC) return null;
+  if (kind === 'swap-thrash' && ratio < PSWPIN_NEGLIGIBLE_SHARE) {
+    const why = sys.swapTotalKb === 0 ? 'the node has no swap' : `pswpin is only ${fmt(sys.pswpinPerSec)}/s (zswap hits do not count there)`;
+    return `${why} against ${fmt(sys.pgmajfaultPerSec)} major faults/s: not all of these faults may be swap-ins`;
+  }
+  if ((kind === 'mmap-read' || kind === 'code-reread') && ratio >= MAJORITY_SHARE) {
+    return `pswpin ${fmt(sys.pswpinPerSec)}/s accounts for ${pct(ratio)} of the node's major faults, which points at swap rather than file reads`;
+  }
+  return null;
+}
+
+/** Tier none, or no address resolved: decide from vmstat and the ranking alone, with low confidence. */
+function fromProcEvidence({ node, analysis, pageSize = 4096 }: VerdictInput, notes: string[]): Decision {
+  const sys = analysis.system;
+  const ratio = swapRatio(sys);
+  const top: ProcessRank | null = analysis.processes.find((p) => p.majfltPerSec > 0) ?? null;
+  const who = top ? { pid: top.pid, comm: top.comm } : { pid: null, comm: null };
+  const swapSeen = `pswpin ${fmt(sys.pswpinPerSec)}/s against ${fmt(sys.pgmajfaultPerSec)} major faults/s`;
+
+  if (ratio >= MAJORITY_SHARE) {
+    notes.push(`${swapSeen} (${pct(ratio)})`);
+    if (top?.swapKb) notes.push(`pid ${top.pid} has ${fmtKb(top.swapKb)} in swap`);
+    presenceNote(analysis.processes, who.pid, notes);
+    return {
+      kind: 'swap-thrash',
+      summary: top ? `swap thrash in pid ${top.pid} (${top.comm})` : `swap thrash on ${node}`,
+      ...who,
+      path: null,
+      confidence: 'low',
+    };
+  }
+
+  const reads = top?.readBytesPerSec ?? null;
+  if (top && ratio < PSWPIN_NEGLIGIBLE_SHARE && reads !== null && reads >= top.majfltPerSec * pageSize * READ_EXPLAINS_FACTOR) {
+    notes.push(`${swapSeen}; pid ${top.pid} reads ${fmtBytes(reads)}/s from disk`);
+    notes.push('without fault addresses the file is unknown, and program text read again looks the same from /proc');
+    if (sys.pgmajfaultPerSec > 0 && top.majfltPerSec / sys.pgmajfaultPerSec < MAJORITY_SHARE) {
+      notes.push(`pid ${top.pid} accounts for ${pct(top.majfltPerSec / sys.pgmajfaultPerSec)} of the node's major faults`);
+    }
+    presenceNote(analysis.processes, top.pid, notes);
+    return { kind: 'mmap-read', summary: `mmap reads by pid ${top.pid} (${top.comm})`, ...who, path: null, confidence: 'low' };
+  }
+
+  const seen = [`pswpin ${fmt(sys.pswpinPerSec)}/s`];
+  if (top) {
+    seen.push(`top pid ${top.pid} (${top.comm}) ${fmt(top.majfltPerSec)}/s, disk read ${reads === null ? 'unknown' : `${fmtBytes(reads)}/s`}`);
+  } else {
+    seen.push('no process showed majflt growth');
+  }
+  const missing = analysis.capture.tier === 'none' ? 'no fault addresses to tell swap-ins from file reads' : 'no fault address resolved to a mapping';
+  notes.push(
+    `/proc cannot decide: swap needs pswpin ≥ ${pct(MAJORITY_SHARE)} of major faults, file reads need pswpin < ${pct(PSWPIN_NEGLIGIBLE_SHARE)} and disk reads to match`,
+  );
+  return {
+    kind: 'inconclusive',
+    summary: `${fmt(sys.pgmajfaultPerSec)} major faults/s on ${node} (${seen.join('; ')}) but ${missing}`,
+    ...who,
+    path: null,
+    confidence: 'low',
+  };
+}
+
+function presenceNote(processes: readonly ProcessRank[], pid: number | null, notes: string[]): void {
+  const p = processes.find((x) => x.pid === pid);
+  if (p?.presence === 'exited' || p?.presence === 'brief') notes.push(`pid ${p.pid} exited during the window`);
+  else if (p?.presence === 'started') notes.push(`pid ${p.pid} started during the window`);
+}
+
+// Partial so a code added elsewhere still gets a readable fallback rather than breaking the build.
+const REASON: Partial<Record<ErrorCode, string>> = {
+  config_invalid: 'invalid configuration',
+  unknown_node: 'unknown node',
+  unreachable: 'unreachable',
+  connect_timeout: 'connection timed out',
+  auth_refused: 'auth refused',
+  host_key_mismatch: 'host key mismatch',
+  sudo_refused: 'sudo refused',
+  connection_lost: 'connection lost',
+  deadline_exceeded: 'timeout',
+  output_too_large: 'playbook output too large',
+  playbook_failed: 'playbook failed',
+  tracer_unavailable: 'no tracer available',
+  parse_failed: 'playbook output could not be parsed',
+  template_missing: 'report template missing',
+  template_field_missing: 'report template field missing',
+  store_unavailable: 'store unavailable',
+  cancelled: 'cancelled',
+  queue_full: 'too many triages queued',
+  interrupted: 'interrupted',
+  internal: 'internal error',
+};
+
+/** The verdict when the triage could not run: the reason in words, the error's code and message in `failure`. */
+export function failedVerdict(error: TriageError, node: string): Verdict {
+  return {
+    kind: 'failed',
+    summary: `triage of ${node} failed: ${REASON[error.code] ?? error.code.replaceAll('_', ' ')}`,
+    pid: null,
+    comm: null,
+    path: null,
+    confidence: null,
+    tracer: null,
+    faultsPerSec: null,
+    mappings: [],
+    notes: [],
+    failure: { code: error.code, message: error.message, retryable: error.retryable },
+  };
+}
+
+function fmt(n: number): string {
+  if (Math.abs(n) >= 10 || Number.isInteger(n)) return Math.round(n).toLocaleString('en-US');
+  return n.toFixed(1);
+}
+
+function pct(share: number): string {
+  return `${Math.round(share * 100)}%`;
+}
+
+function fmtBytes(bytesPerSec: number): string {
+  return `${(bytesPerSec / 1e6).toFixed(1)} MB`;
+}
+
+function fmtKb(kb: number): string {
+  return kb >= 1024 * 1024 ? `${(kb / 1024 / 1024).toFixed(1)} GiB` : `${Math.round(kb / 1024).toLocaleString('en-US')} MiB`;
+}
