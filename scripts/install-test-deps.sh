@@ -3,7 +3,7 @@
 # the tools the benchmarks compare against. Idempotent: does nothing when all are present.
 set -eu
 
-PACKAGES="openssh-server openssh-client linux-perf prometheus-alertmanager chromium sudo procps util-linux coreutils passwd sysstat iotop gcc libc6-dev iproute2"
+PACKAGES="dash busybox openssh-server openssh-client linux-perf prometheus-alertmanager chromium sudo procps util-linux coreutils passwd sysstat iotop gcc libc6-dev iproute2"
 
 missing=""
 for p in $PACKAGES; do

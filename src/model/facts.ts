@@ -20,6 +20,11 @@ export const nodeInfoSchema = z.object({
   tools: z.object({ perf: z.string().nullable(), bpftrace: z.string().nullable() }),
   /** Mount points of tmpfs/shmem filesystems: files there are swap-backed. */
   tmpfsMounts: z.array(z.string()),
+  /**
+   * Whether a 0.1 s `perf record -e major-faults -c 1 -d -a` trial worked on the node, and why not.
+   * Absent when perf was not tried (facts built elsewhere than the playbook's probe/rank output).
+   */
+  perfMajorFaults: z.object({ ok: z.boolean(), reason: z.string() }).optional(),
 });
 export type NodeInfo = z.infer<typeof nodeInfoSchema>;
 
@@ -114,8 +119,21 @@ export type ProcDetail = z.infer<typeof procDetailSchema>;
 export const tierAttemptSchema = z.object({ tier: tierSchema, ok: z.boolean(), reason: z.string() });
 export type TierAttempt = z.infer<typeof tierAttemptSchema>;
 
+/** What the bot asked the capture step for: a tier, or `auto` (best available). */
+export const tierRequestSchema = z.enum(['auto', 'perf', 'bpftrace', 'tracepoint', 'none']);
+export type TierRequest = z.infer<typeof tierRequestSchema>;
+
 export const captureFactsSchema = z.object({
   tier: tierSchema,
+  /**
+   * The tier that was asked for. A forced tier (not `auto`/`none`) that differs from `tier` was unavailable:
+   * the step recorded nothing, and the bot turns that into a `tracer_unavailable` error.
+   */
+  requested: tierRequestSchema.optional(),
+  /** `pids`: the tracer watched the given pids; `all`: system-wide (no pids given, or all of them had exited). */
+  target: z.enum(['pids', 'all']).optional(),
+  /** Given pids that had already exited when the capture started. */
+  pidsGone: z.array(z.number().int()).optional(),
   /** Each tier considered, best first, and why it was or was not used. */
   attempts: z.array(tierAttemptSchema),
   seconds: z.number(),

@@ -1,0 +1,559 @@
+# pagefault-triage playbook: ONE POSIX sh script, read from stdin.
+#
+#   [sudo -n] timeout -k 2 N sh -s -- probe   NONCE
+#   [sudo -n] timeout -k 2 N sh -s -- rank    NONCE SAMPLE_SECONDS
+#   [sudo -n] timeout -k 2 N sh -s -- capture NONCE CAPTURE_SECONDS TIER [PID...]
+#
+# Works with dash, bash and busybox sh; needs only coreutils/busybox-level tools (head, cut, grep, sed, tr,
+# sort, uniq, wc, sleep, mktemp, rm, kill, timeout), plus perf or bpftrace when present. No awk.
+#
+# Output (stdout) is a sequence of sections. A section starts with a marker line
+#     @@pft:NONCE NAME key=value key=value
+# and its body is every line up to the next marker line. Only the bot knows NONCE before the step starts, and
+# no text a process controls can begin a line with a marker: comm is at most 15 bytes (a marker is at least 22),
+# maps escape newlines, and free text (cmdline, cgroup, user names, tool messages) is printed behind a '|' or
+# '! ' prefix. The first marker is `begin step=STEP`, the last `end step=STEP status=...`: an output without it
+# was cut. Sections, in order:
+#   probe:   begin, node, perf-check, end
+#   rank:    begin, node, perf-check, meminfo, psi phase=start, then for i in 0..SAMPLE_SECONDS:
+#            snap i= uptime= (head -v dump of /proc/PID/stat), counters i= (grep -H of /proc/vmstat and
+#            /proc/PID/io), then psi phase=end, end
+#   capture: begin, pid-gone*, then interleaved: proc + pstat/cmdline/status/user/cgroup/maps per given pid
+#            (when=during, read 0.5 s into the window) and attempt* (one per tier tried; `! ` lines are the
+#            tool's messages); then vmstat phase=start, tracer, samples (the tracer's own line format, named by
+#            format=), samples-end, vmstat phase=end, proc... (when=after: other pids seen in the samples), end
+# Errors of the step itself go to stderr. Exit 0 when the step completed, even degraded; 2 on bad arguments.
+# Temporary files live in one `mktemp -d ${TMPDIR:-/tmp}/pft.XXXXXX` directory; a trap on EXIT HUP INT TERM PIPE
+# stops the tracer and removes it.
+
+PFT_MAX_SAMPLES=50000
+PFT_MAX_OTHER_PIDS=16
+PFT_MAX_MAPS_LINES=10000
+PFT_NONCE=
+PFT_DIR=
+PFT_TPID=
+PFT_NAP=
+PFT_CLEANED=
+PFT_PERF=
+PFT_BPFTRACE=
+# perf record options that save CPU (no side-band thread, no /proc walk); dropped for a perf that lacks them.
+PFT_PERF_FAST='--no-bpf-event --synth=no'
+PFT_HALF=0.5
+PFT_DETAILED=' '
+
+pft_cleanup() {
+	[ -n "$PFT_CLEANED" ] && return 0
+	PFT_CLEANED=1
+	trap '' HUP INT TERM PIPE
+	{
+		[ -n "$PFT_TPID" ] && kill -TERM "$PFT_TPID"
+		[ -n "$PFT_NAP" ] && kill -TERM "$PFT_NAP"
+		# The tracer writes to a file that is already open: removing the directory first leaves nothing
+		# behind even if this shell is killed while it waits for the tracer (bounded by its own timeout -k).
+		[ -n "$PFT_DIR" ] && rm -rf "$PFT_DIR"
+		[ -n "$PFT_TPID" ] && wait "$PFT_TPID"
+		[ -n "$PFT_NAP" ] && wait "$PFT_NAP"
+		[ -n "$PFT_DIR" ] && rm -rf "$PFT_DIR"
+	} </dev/null >/dev/null 2>&1
+	return 0
+}
+trap 'pft_cleanup' EXIT
+trap 'pft_cleanup; exit 129' HUP
+trap 'pft_cleanup; exit 130' INT
+trap 'pft_cleanup; exit 143' TERM
+trap 'pft_cleanup; exit 141' PIPE
+
+pft_die() {
+	printf 'playbook: %s\n' "$1" >&2
+	exit "${2:-2}"
+}
+
+pft_mark() {
+	printf '@@pft:%s %s\n' "$PFT_NONCE" "$1"
+}
+
+pft_is_uint() {
+	case $1 in '' | *[!0-9]*) return 1 ;; esac
+	[ "${#1}" -le 10 ]
+}
+
+# pft_lines PREFIX FILE MAX: FILE's lines behind PREFIX (so none can pass for a marker), at most MAX.
+pft_lines() {
+	pl_n=0
+	[ -r "$2" ] || return 0
+	while IFS= read -r pl_l || [ -n "$pl_l" ]; do
+		pl_n=$((pl_n + 1))
+		[ "$pl_n" -gt "$3" ] && break
+		printf '%s%s\n' "$1" "$pl_l"
+		pl_l=
+	done 2>/dev/null <"$2"
+	return 0
+}
+
+# pft_read1 FILE: the first line of FILE in rd_v, without a fork. Some /proc/sys files answer a one-byte read
+# and then nothing: `read` then fails although it got the value, so success means "got something".
+pft_read1() {
+	rd_v=
+	{ read -r rd_v <"$1"; } 2>/dev/null
+	[ -n "$rd_v" ]
+}
+
+# pft_nap SECONDS: sleep in the background and wait, so that a trapped signal is handled at once.
+pft_nap() {
+	sleep "$1" </dev/null >/dev/null 2>&1 &
+	PFT_NAP=$!
+	wait "$PFT_NAP"
+	PFT_NAP=
+}
+
+pft_tmpdir() {
+	[ -n "$PFT_DIR" ] && return 0
+	for td_base in "${TMPDIR:-/tmp}" /tmp /var/tmp /dev/shm; do
+		PFT_DIR=$(mktemp -d "$td_base/pft.XXXXXX" 2>/dev/null) || PFT_DIR=
+		[ -n "$PFT_DIR" ] && return 0
+	done
+	return 1
+}
+
+pft_find_tools() {
+	PFT_PERF=$(command -v perf 2>/dev/null) || PFT_PERF=
+	PFT_BPFTRACE=$(command -v bpftrace 2>/dev/null) || PFT_BPFTRACE=
+	case $PFT_PERF in /*) ;; *) PFT_PERF= ;; esac
+	case $PFT_BPFTRACE in /*) ;; *) PFT_BPFTRACE= ;; esac
+}
+
+pft_node() {
+	pft_mark "node"
+	if pft_read1 /proc/sys/kernel/hostname; then nd_v=$rd_v; else nd_v=$(hostname 2>/dev/null); fi
+	printf 'hostname %s\n' "$nd_v"
+	if pft_read1 /proc/sys/kernel/osrelease; then nd_v=$rd_v; else nd_v=$(uname -r 2>/dev/null); fi
+	printf 'kernel %s\n' "$nd_v"
+	printf 'uid %s\n' "$(id -u 2>/dev/null)"
+	nd_v=$(getconf PAGESIZE 2>/dev/null) || nd_v=
+	if ! pft_is_uint "$nd_v"; then
+		# busybox has no getconf: the page size of this shell's first mapping, in kB.
+		nd_v=$(grep -m 1 '^KernelPageSize:' /proc/self/smaps 2>/dev/null)
+		set -- $nd_v
+		if pft_is_uint "$2"; then nd_v=$(($2 * 1024)); else nd_v=; fi
+	fi
+	printf 'pagesize %s\n' "$nd_v"
+	nd_v=$(nproc 2>/dev/null) || nd_v=
+	pft_is_uint "$nd_v" || nd_v=$(getconf _NPROCESSORS_ONLN 2>/dev/null) || nd_v=
+	pft_is_uint "$nd_v" || nd_v=$(grep -c '^processor' /proc/cpuinfo 2>/dev/null) || nd_v=
+	printf 'nproc %s\n' "$nd_v"
+	pft_read1 /proc/sys/kernel/perf_event_paranoid
+	printf 'paranoid %s\n' "$rd_v"
+	printf 'perf %s\n' "$PFT_PERF"
+	printf 'bpftrace %s\n' "$PFT_BPFTRACE"
+	# Whole /proc/self/mounts lines (escaped by the kernel: \040 for a space, \012 for a newline).
+	grep -E '^[^ ]+ [^ ]+ tmpfs ' /proc/self/mounts 2>/dev/null | head -n 2000 | sed 's/^/tmpfs /'
+}
+
+# A 0.1 s trial of `perf record -e major-faults -c 1 -d -a` into a file that is removed again.
+pft_perf_check() {
+	if [ -z "$PFT_PERF" ]; then
+		pft_mark "perf-check ok=0 reason=missing"
+		return 0
+	fi
+	if ! pft_tmpdir; then
+		pft_mark "perf-check ok=0 reason=no-tmpdir"
+		return 0
+	fi
+	pc_try=1
+	while :; do
+		timeout -k 1 10 "$PFT_PERF" record -N -B $PFT_PERF_FAST -e major-faults -c 1 -d -a \
+			-o "$PFT_DIR/trial.data" -- sleep 0.1 </dev/null >/dev/null 2>"$PFT_DIR/trial.err" &
+		PFT_TPID=$!
+		wait "$PFT_TPID"
+		pc_rc=$?
+		PFT_TPID=
+		if [ "$pc_rc" -ne 0 ] && [ "$pc_try" = 1 ] && [ -n "$PFT_PERF_FAST" ] &&
+			grep -q -e 'bpf-event' -e 'synth' "$PFT_DIR/trial.err" 2>/dev/null; then
+			PFT_PERF_FAST= # an old perf without --no-bpf-event or --synth
+			pc_try=2
+			continue
+		fi
+		break
+	done
+	if [ "$pc_rc" -eq 0 ] && [ -s "$PFT_DIR/trial.data" ]; then
+		pft_mark "perf-check ok=1 rc=0"
+	else
+		pft_mark "perf-check ok=0 reason=failed rc=$pc_rc"
+		pft_lines '! ' "$PFT_DIR/trial.err" 20
+	fi
+	rm -f "$PFT_DIR/trial.data" "$PFT_DIR/trial.data.old" "$PFT_DIR/trial.err"
+	return 0
+}
+
+pft_psi() {
+	ps_txt=
+	if [ -r /proc/pressure/memory ]; then
+		{
+			while IFS= read -r ps_l || [ -n "$ps_l" ]; do
+				ps_txt="$ps_txt$ps_l
+"
+			done </proc/pressure/memory
+		} 2>/dev/null
+	fi
+	if [ -n "$ps_txt" ]; then
+		pft_mark "psi phase=$1 ok=1"
+		printf '%s' "$ps_txt"
+	else
+		pft_mark "psi phase=$1 ok=0"
+	fi
+}
+
+pft_step_probe() {
+	pft_mark "begin step=probe version=1"
+	pft_find_tools
+	pft_node
+	pft_perf_check
+	pft_mark "end step=probe status=ok"
+}
+
+pft_step_rank() {
+	rk_s=$1
+	pft_mark "begin step=rank version=1 seconds=$rk_s"
+	pft_find_tools
+	pft_node
+	pft_perf_check
+	pft_mark "meminfo"
+	grep -E '^(MemTotal|MemFree|MemAvailable|Buffers|Cached|SwapTotal|SwapFree):' /proc/meminfo 2>/dev/null
+	pft_psi start
+	rk_i=0
+	while :; do
+		# The next second starts now, so that the snapshots stay one second apart however long one takes.
+		if [ "$rk_i" -lt "$rk_s" ]; then
+			sleep 1 </dev/null >/dev/null 2>&1 &
+			PFT_NAP=$!
+		fi
+		pft_read1 /proc/uptime
+		pft_mark "snap i=$rk_i uptime=${rd_v%% *}"
+		# One process reads every stat file; a pid that vanished in between prints nothing (error on stderr).
+		# cut keeps fields 1-28 of each line: majflt is field 12 plus one per space in comm (at most 15), so it
+		# is always kept, and the output halves.
+		head -v -c 4096 /proc/[0-9]*/stat 2>/dev/null | cut -d ' ' -f 1-28
+		pft_mark "counters i=$rk_i"
+		grep -H -E '^(read_bytes:|pgmajfault |pswpin |pswpout )' /proc/vmstat /proc/[0-9]*/io 2>/dev/null
+		[ "$rk_i" -ge "$rk_s" ] && break
+		wait "$PFT_NAP"
+		PFT_NAP=
+		rk_i=$((rk_i + 1))
+	done
+	pft_psi end
+	pft_mark "end step=rank status=ok"
+}
+
+# ---- capture ---------------------------------------------------------------------------------------------
+
+pft_vm_read() {
+	pft_read1 /proc/uptime
+	vm_up=${rd_v%% *}
+	vm_txt=$(grep -E '^(pgmajfault|pswpin|pswpout) ' /proc/vmstat 2>/dev/null)
+}
+
+pft_vm_start() {
+	pft_vm_read
+	PFT_VM0_UP=$vm_up
+	PFT_VM0_TXT=$vm_txt
+}
+
+pft_vm_print() { # phase uptime text
+	pft_mark "vmstat phase=$1 uptime=$2"
+	[ -n "$3" ] && printf '%s\n' "$3"
+	return 0
+}
+
+pft_user() {
+	pft_is_uint "$1" || return 0
+	us_l=
+	if command -v getent >/dev/null 2>&1; then
+		us_l=$(getent passwd "$1" 2>/dev/null | head -n 1)
+	elif [ -r /etc/passwd ]; then
+		while IFS=: read -r us_n us_x us_u us_rest; do
+			if [ "$us_u" = "$1" ]; then
+				us_l=$us_n
+				break
+			fi
+		done </etc/passwd
+	fi
+	us_l=${us_l%%:*}
+	[ -n "$us_l" ] && printf '|%s\n' "$us_l"
+	return 0
+}
+
+# pft_details PID WHEN: what the bot needs to name and resolve a process, read once per pid.
+pft_details() {
+	dt_p=$1
+	case $PFT_DETAILED in *" $dt_p "*) return 0 ;; esac
+	PFT_DETAILED="$PFT_DETAILED$dt_p "
+	if [ ! -d "/proc/$dt_p" ]; then
+		pft_mark "proc pid=$dt_p when=$2 alive=0"
+		return 0
+	fi
+	pft_mark "proc pid=$dt_p when=$2 alive=1"
+	pft_mark "pstat pid=$dt_p"
+	head -c 4096 "/proc/$dt_p/stat" 2>/dev/null
+	pft_mark "cmdline pid=$dt_p"
+	printf '|'
+	tr '\000\n' '  ' 2>/dev/null <"/proc/$dt_p/cmdline" | head -c 512
+	printf '\n'
+	pft_mark "status pid=$dt_p"
+	dt_st=$(grep -E '^(Uid|VmSwap):' "/proc/$dt_p/status" 2>/dev/null)
+	[ -n "$dt_st" ] && printf '%s\n' "$dt_st"
+	set -- $dt_st
+	dt_uid=
+	[ "$1" = "Uid:" ] && dt_uid=$2
+	pft_mark "user pid=$dt_p"
+	pft_user "$dt_uid"
+	pft_mark "cgroup pid=$dt_p"
+	pft_lines '|' "/proc/$dt_p/cgroup" 200
+	pft_mark "maps pid=$dt_p"
+	head -n "$PFT_MAX_MAPS_LINES" "/proc/$dt_p/maps" 2>/dev/null
+	return 0
+}
+
+# pft_filter_pids: keeps the pids still alive (PFT_PIDS, PFT_PIDS_CSV, PFT_TARGET); 0 when some were dropped.
+pft_filter_pids() {
+	fp_keep=
+	fp_csv=
+	fp_dropped=1
+	for fp_p in $PFT_PIDS; do
+		if [ -d "/proc/$fp_p" ]; then
+			fp_keep="$fp_keep $fp_p"
+			fp_csv="$fp_csv${fp_csv:+,}$fp_p"
+		else
+			pft_mark "pid-gone pid=$fp_p"
+			fp_dropped=0
+		fi
+	done
+	PFT_PIDS=$fp_keep
+	PFT_PIDS_CSV=$fp_csv
+	if [ -n "$PFT_PIDS" ]; then PFT_TARGET=pids; else PFT_TARGET=all; fi
+	return $fp_dropped
+}
+
+pft_details_given() {
+	for dg_p in $PFT_PIDS; do pft_details "$dg_p" "$1"; done
+}
+
+pft_attempt_failed() { # tier reason rc errfile
+	pft_mark "attempt tier=$1 ok=0 reason=$2${3:+ rc=$3}"
+	[ -n "$4" ] && pft_lines '! ' "$4" 20
+	return 0
+}
+
+# pft_trace TIER: run one tracer for the window. 0 when it recorded (samples printed), 1 when it failed.
+pft_trace() {
+	tr_t=$1
+	if [ -z "$PFT_DIR" ]; then
+		pft_attempt_failed "$tr_t" no-tmpdir
+		return 1
+	fi
+	tr_err="$PFT_DIR/$tr_t.err"
+	tr_out="$PFT_DIR/$tr_t.out"
+	tr_bound=$((PFT_SECONDS + 10))
+	case $tr_t in
+	perf | tracepoint)
+		if [ -z "$PFT_PERF" ]; then
+			pft_attempt_failed "$tr_t" missing
+			return 1
+		fi
+		if [ "$tr_t" = perf ]; then
+			set -- -e major-faults -c 1 -d
+		else
+			set -- -e exceptions:page_fault_user -c 1
+		fi
+		if [ -n "$PFT_PIDS_CSV" ]; then set -- "$@" -p "$PFT_PIDS_CSV"; else set -- "$@" -a; fi
+		tr_data="$PFT_DIR/$tr_t.data"
+		pft_vm_start
+		timeout -k 2 "$tr_bound" "$PFT_PERF" record -N -B $PFT_PERF_FAST "$@" -o "$tr_data" \
+			-- sleep "$PFT_SECONDS" </dev/null >/dev/null 2>"$tr_err" &
+		PFT_TPID=$!
+		;;
+	bpftrace)
+		if [ -z "$PFT_BPFTRACE" ]; then
+			pft_attempt_failed "$tr_t" missing
+			return 1
+		fi
+		tr_filter=
+		for tr_p in $PFT_PIDS; do tr_filter="$tr_filter${tr_filter:+ || }pid == $tr_p"; done
+		[ -n "$tr_filter" ] && tr_filter="/$tr_filter/ "
+		# Output per major fault: PID TID NSECS ADDR(hex) MAJOR(1). The kernel (mm_account_fault) counts a
+		# fault as major when it returned VM_FAULT_MAJOR (4) or was a retry (FAULT_FLAG_TRIED, 0x20), and
+		# skips VM_FAULT_RETRY (0x400) and VM_FAULT_ERROR (0x873) returns.
+		tr_prog="kprobe:handle_mm_fault $tr_filter{ @pft_a[tid] = arg1; @pft_f[tid] = arg2; }
+kretprobe:handle_mm_fault /@pft_a[tid]/ {
+  if ((retval & 0xc73) == 0) {
+    if ((retval & 4) != 0 || (@pft_f[tid] & 0x20) != 0) {
+      printf(\"%d %d %llu %lx 1\\n\", pid, tid, nsecs, @pft_a[tid]);
+    }
+  }
+  delete(@pft_a[tid]); delete(@pft_f[tid]);
+}
+interval:s:$PFT_SECONDS { exit(); }
+END { clear(@pft_a); clear(@pft_f); }"
+		pft_vm_start
+		timeout -k 2 $((tr_bound + 20)) "$PFT_BPFTRACE" -e "$tr_prog" </dev/null >"$tr_out" 2>"$tr_err" &
+		PFT_TPID=$!
+		;;
+	esac
+	# While the tracer records, read the given processes (maps too) in case they exit during the window.
+	pft_nap "$PFT_HALF"
+	if kill -0 "$PFT_TPID" 2>/dev/null; then pft_details_given during; fi
+	wait "$PFT_TPID"
+	tr_rc=$?
+	PFT_TPID=
+	pft_vm_read
+	tr_vm1_up=$vm_up
+	tr_vm1_txt=$vm_txt
+	case $tr_t in
+	perf | tracepoint)
+		if [ "$tr_rc" -ne 0 ] && [ -n "$PFT_PERF_FAST" ] && grep -q -e 'bpf-event' -e 'synth' "$tr_err" 2>/dev/null; then
+			PFT_PERF_FAST=
+			rm -f "$tr_data"
+			pft_trace "$tr_t"
+			return $?
+		fi
+		if [ ! -s "$tr_data" ] && [ "$tr_rc" -ne 0 ] && pft_filter_pids; then
+			# perf -p refuses a pid that exited since the check: try again without it.
+			rm -f "$tr_data"
+			pft_trace "$tr_t"
+			return $?
+		fi
+		if [ ! -s "$tr_data" ]; then
+			pft_attempt_failed "$tr_t" failed "$tr_rc" "$tr_err"
+			return 1
+		fi
+		if [ "$tr_t" = perf ]; then
+			tr_fields=sw:pid,tid,time,addr
+			tr_format=perf-script
+		else
+			tr_fields=trace:pid,tid,time,trace
+			tr_format=perf-script-tracepoint
+		fi
+		timeout -k 2 $((PFT_SECONDS * 4 + 30)) "$PFT_PERF" script -i "$tr_data" --show-lost-events \
+			-F "$tr_fields" </dev/null >"$tr_out" 2>"$PFT_DIR/script.err"
+		tr_src=$?
+		rm -f "$tr_data"
+		if [ "$tr_src" -ne 0 ] && [ ! -s "$tr_out" ]; then
+			pft_attempt_failed "$tr_t" script-failed "$tr_src" "$PFT_DIR/script.err"
+			return 1
+		fi
+		;;
+	bpftrace)
+		tr_format=bpftrace
+		if [ "$tr_rc" -ne 0 ]; then
+			pft_attempt_failed "$tr_t" failed "$tr_rc" "$tr_err"
+			return 1
+		fi
+		;;
+	esac
+	pft_mark "attempt tier=$tr_t ok=1 rc=$tr_rc"
+	pft_lines '! ' "$tr_err" 20
+	[ -s "$PFT_DIR/script.err" ] && pft_lines '! ' "$PFT_DIR/script.err" 20
+	pft_vm_print start "$PFT_VM0_UP" "$PFT_VM0_TXT"
+	pft_mark "tracer tier=$tr_t seconds=$PFT_SECONDS target=$PFT_TARGET"
+	tr_n=$(wc -l <"$tr_out" 2>/dev/null) || tr_n=
+	tr_n=$((tr_n + 0))
+	pft_mark "samples tier=$tr_t format=$tr_format total=$tr_n max=$PFT_MAX_SAMPLES"
+	head -n "$PFT_MAX_SAMPLES" "$tr_out" | tr -s ' '
+	pft_mark "samples-end tier=$tr_t"
+	pft_vm_print end "$tr_vm1_up" "$tr_vm1_txt"
+	# Other processes seen in the samples, most samples first, if still alive.
+	head -n "$PFT_MAX_SAMPLES" "$tr_out" | sed -n 's|^ *\([0-9][0-9]*\)[/ ][0-9].*|\1|p' | sort | uniq -c |
+		sort -rn | head -n "$PFT_MAX_OTHER_PIDS" >"$PFT_DIR/others" 2>/dev/null
+	rm -f "$tr_out"
+	while read -r tr_c tr_p; do
+		pft_is_uint "$tr_p" && [ "$tr_p" -gt 0 ] && pft_details "$tr_p" after
+	done <"$PFT_DIR/others"
+	return 0
+}
+
+pft_step_capture() {
+	PFT_SECONDS=$1
+	cp_tier=$2
+	cp_csv=
+	for cp_p in $PFT_PIDS_ARG; do cp_csv="$cp_csv${cp_csv:+,}$cp_p"; done
+	pft_mark "begin step=capture version=1 seconds=$PFT_SECONDS tier=$cp_tier pids=$cp_csv"
+	pft_find_tools
+	pft_tmpdir || printf 'playbook: cannot create a temporary directory\n' >&2
+	sleep 0.01 </dev/null >/dev/null 2>&1 || PFT_HALF=1
+	PFT_PIDS=$PFT_PIDS_ARG
+	pft_filter_pids
+	case $cp_tier in
+	auto) cp_order='perf bpftrace tracepoint' ;;
+	none) cp_order= ;;
+	*) cp_order=$cp_tier ;;
+	esac
+	for cp_t in $cp_order; do
+		if pft_trace "$cp_t"; then
+			pft_mark "end step=capture status=ok"
+			return 0
+		fi
+	done
+	if [ "$cp_tier" != auto ] && [ "$cp_tier" != none ]; then
+		# A forced tier that is unavailable: say so, record nothing.
+		pft_vm_read
+		pft_vm_print start "$vm_up" "$vm_txt"
+		pft_mark "tracer tier=none seconds=0 target=$PFT_TARGET"
+		pft_details_given after
+		pft_vm_print end "$vm_up" "$vm_txt"
+		pft_mark "end step=capture status=tracer-unavailable"
+		return 0
+	fi
+	# No tracer: the window still passes, so that vmstat and the processes can be compared.
+	pft_mark "attempt tier=none ok=1"
+	pft_vm_read
+	pft_vm_print start "$vm_up" "$vm_txt"
+	pft_mark "tracer tier=none seconds=$PFT_SECONDS target=$PFT_TARGET"
+	sleep "$PFT_SECONDS" </dev/null >/dev/null 2>&1 &
+	cp_sl=$!
+	PFT_TPID=$cp_sl
+	pft_nap "$PFT_HALF"
+	pft_details_given during
+	wait "$cp_sl"
+	PFT_TPID=
+	pft_vm_read
+	pft_vm_print end "$vm_up" "$vm_txt"
+	pft_mark "end step=capture status=ok"
+	return 0
+}
+
+pft_main() {
+	[ $# -ge 2 ] || pft_die "usage: sh -s -- probe|rank|capture NONCE [ARGS...]"
+	pft_step=$1
+	PFT_NONCE=$2
+	case $PFT_NONCE in '' | *[!0-9a-f]*) pft_die "bad nonce" ;; esac
+	[ "${#PFT_NONCE}" -ge 16 ] && [ "${#PFT_NONCE}" -le 64 ] || pft_die "bad nonce"
+	shift 2
+	case $pft_step in
+	probe)
+		[ $# -eq 0 ] || pft_die "usage: probe NONCE"
+		pft_step_probe
+		;;
+	rank)
+		[ $# -eq 1 ] && pft_is_uint "$1" && [ "$1" -ge 1 ] && [ "$1" -le 3600 ] ||
+			pft_die "usage: rank NONCE SAMPLE_SECONDS (1..3600)"
+		pft_step_rank "$1"
+		;;
+	capture)
+		[ $# -ge 2 ] && pft_is_uint "$1" && [ "$1" -ge 1 ] && [ "$1" -le 3600 ] ||
+			pft_die "usage: capture NONCE CAPTURE_SECONDS TIER [PID...]"
+		mn_s=$1
+		mn_t=$2
+		case $mn_t in auto | perf | bpftrace | tracepoint | none) ;; *) pft_die "bad tier: $mn_t" ;; esac
+		shift 2
+		[ $# -le 256 ] || pft_die "too many pids"
+		PFT_PIDS_ARG=
+		for mn_p; do
+			pft_is_uint "$mn_p" && [ "$mn_p" -gt 0 ] || pft_die "bad pid"
+			case " $PFT_PIDS_ARG " in *" $mn_p "*) ;; *) PFT_PIDS_ARG="$PFT_PIDS_ARG${PFT_PIDS_ARG:+ }$mn_p" ;; esac
+		done
+		pft_step_capture "$mn_s" "$mn_t"
+		;;
+	*) pft_die "unknown step: $pft_step" ;;
+	esac
+}
+
+pft_main "$@" </dev/null; exit $?
