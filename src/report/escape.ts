@@ -6,8 +6,8 @@ export type OutputFormat = 'markdown' | 'mrkdwn' | 'html' | 'text';
 
 // CommonMark lets any ASCII punctuation be backslash-escaped. These are the characters that can
 // start emphasis, code, links, images, tables (|), headings, raw HTML, entities and GFM autolinks
-// (`http:`, `x@y`, `www.`); the rest are left alone so paths stay readable in the raw Markdown.
-const MD_SPECIAL = /[\\`*_{}[\]<>#|~&!:@$]/g;
+// (`http://`, `x@y`, `www.`); the rest are left alone so paths stay readable in the raw Markdown.
+const MD_SPECIAL = /[\\`*_{}[\]<>#|~&!@$]|:(?=\/\/)/g;
 
 export function escapeMarkdown(s: string): string {
   return replaceControl(s)
