@@ -10,13 +10,14 @@ export function instanceHost(instance: string): string {
 }
 
 /**
- * Finds the inventory node an alert is about. A node with `match` needs every listed label to be
- * equal; a node without it matches when the instance's host part equals its name or ssh.host.
+ * Finds the inventory node an alert is about. A node with `match` needs every label of one of its
+ * label sets to be equal; a node without it matches when the instance's host part equals its name
+ * or ssh.host.
  */
 export function matchNode(nodes: Config['nodes'], labels: Record<string, string>): NodeConfig | undefined {
   for (const node of nodes) {
     if (node.match) {
-      if (Object.entries(node.match).every(([k, v]) => labels[k] === v)) return node;
+      if (node.match.some((set) => Object.entries(set).every(([k, v]) => labels[k] === v))) return node;
       continue;
     }
     const instance = labels.instance;

@@ -38,10 +38,16 @@ export const sshSchema = z.strictObject({
   keepaliveSeconds: seconds(5, 60),
 });
 
+const labelSet = z.record(z.string(), z.string()).refine((m) => Object.keys(m).length > 0, 'a match label set needs at least one label');
+
 export const nodeSchema = z
   .strictObject({
     name: nodeName,
-    match: z.record(z.string(), z.string()).optional(),
+    /** Label sets: the node matches an alert when every label of any one set is equal. A single set may be written without the list. */
+    match: z
+      .union([labelSet, z.array(labelSet).min(1)])
+      .transform((m) => (Array.isArray(m) ? m : [m]))
+      .optional(),
     local: z.boolean().optional(),
     ssh: sshSchema.optional(),
   })

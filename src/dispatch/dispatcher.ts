@@ -1,0 +1,222 @@
+import type { Config, NodeConfig } from '../config/schema.js';
+import { asTriageError } from '../errors.js';
+import type { Log } from '../log.js';
+import type { Trigger } from '../model/triage.js';
+import type { AlertTrigger } from '../intake/route-alert.js';
+import { failureVerdict } from '../store/failure-verdict.js';
+import { newTriageId } from '../store/ids.js';
+import type { RunOptions, TriageStore } from '../store/triage-store.js';
+import { cooldownReason, dedupKey, findDuplicate } from './admission.js';
+
+/**
+ * Dispatch: decides whether a request becomes a triage (dedup, cooldown, queue cap) and when it
+ * runs (one per node, at most `maxConcurrent` in all, oldest first). Execution itself is injected.
+ */
+
+export interface Job {
+  id: string;
+  node: NodeConfig;
+  trigger: Trigger;
+  options: RunOptions;
+}
+
+/** Runs a job to its stored verdict. Called after the store marked it running. */
+export type Execute = (job: Job, signal: AbortSignal) => Promise<void>;
+
+export type Admission =
+  | { status: 'queued'; id: string; node: string }
+  | { status: 'duplicate'; id: string; node: string }
+  | { status: 'dropped'; id: string; node: string; reason: string }
+  | { status: 'cooldown'; id: string; node: string; reason: string };
+
+export type ManualTrigger = Exclude<Trigger, { kind: 'alert' }>;
+
+export interface DispatcherDeps {
+  triage: Config['triage'];
+  store: TriageStore;
+  execute: Execute;
+  log: Log;
+  now?: () => Date;
+}
+
+interface Running {
+  job: Job;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+export class Dispatcher {
+  private readonly deps: DispatcherDeps;
+  private readonly now: () => Date;
+  private readonly queue: Job[] = [];
+  private readonly running = new Map<string, Running>();
+  private readonly busyNodes = new Set<string>();
+  private pumpScheduled = false;
+  private accepting = true;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(deps: DispatcherDeps) {
+    this.deps = deps;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  get queuedCount(): number {
+    return this.queue.length;
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  get isAccepting(): boolean {
+    return this.accepting;
+  }
+
+  /** An automatic triage for a firing alert: deduped on fingerprint + startsAt, then cooled down per node. */
+  admitAlert(node: NodeConfig, trigger: AlertTrigger): Admission {
+    const { store, triage } = this.deps;
+    const seen = findDuplicate(store, trigger);
+    if (seen) return { status: 'duplicate', id: seen.id, node: node.name };
+    const now = this.now();
+    const cooling = cooldownReason(store, node.name, triage, now);
+    if (cooling) return { status: 'cooldown', id: cooling.id, node: node.name, reason: cooling.reason };
+    return this.enqueue(node, trigger, {}, dedupKey(trigger), now);
+  }
+
+  /**
+   * A triage someone asked for (CLI, Slack, button): no cooldown, but while the node already has one
+   * queued or running, that one is the answer.
+   */
+  admitManual(node: NodeConfig, trigger: ManualTrigger, options: RunOptions = {}): Admission {
+    const pending = this.queue.find((j) => j.node.name === node.name) ?? [...this.running.values()].find((r) => r.job.node.name === node.name)?.job;
+    if (pending) return { status: 'duplicate', id: pending.id, node: node.name };
+    return this.enqueue(node, trigger, options, null, this.now());
+  }
+
+  private enqueue(node: NodeConfig, trigger: Trigger, options: RunOptions, key: string | null, now: Date): Admission {
+    const { store, triage, log } = this.deps;
+    const id = newTriageId();
+    const row = { id, node: node.name, trigger, options, dedupKey: key, createdAt: now };
+    if (this.queue.length >= triage.maxQueued) {
+      const reason = `the queue is full (triage.maxQueued = ${triage.maxQueued}); recorded as failed triage ${id}`;
+      store.insertFailed(row, failureVerdict('queue_full', `dropped: ${reason}`));
+      log.warn({ triageId: id, node: node.name, trigger: trigger.kind }, 'triage dropped: queue full');
+      return { status: 'dropped', id, node: node.name, reason };
+    }
+    store.insertQueued(row);
+    this.queue.push({ id, node, trigger, options });
+    log.info({ triageId: id, node: node.name, trigger: trigger.kind }, 'triage queued');
+    this.schedulePump();
+    return { status: 'queued', id, node: node.name };
+  }
+
+  /** Puts back a triage a previous process left queued (already in the store). */
+  resume(job: Job): void {
+    this.queue.push(job);
+    this.deps.log.info({ triageId: job.id, node: job.node.name }, 'triage resumed after restart');
+    this.schedulePump();
+  }
+
+  /** Cancels the node's queued automatic triages for this alert; running ones go on. Returns their ids. */
+  cancelQueued(node: string, fingerprint: string, message: string): string[] {
+    const cancelled: string[] = [];
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const job = this.queue[i]!;
+      if (job.node.name !== node || job.trigger.kind !== 'alert' || job.trigger.fingerprint !== fingerprint) continue;
+      if (this.deps.store.fail(job.id, failureVerdict('cancelled', message), this.now(), ['queued'])) cancelled.push(job.id);
+      this.queue.splice(i, 1);
+      this.deps.log.info({ triageId: job.id, node }, 'triage cancelled: alert resolved');
+    }
+    this.notifyIdle();
+    return cancelled.reverse();
+  }
+
+  /** Starting runs waits for the current request to be answered. */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    const max = this.deps.triage.maxConcurrent;
+    for (let i = 0; i < this.queue.length && this.accepting && this.running.size < max; ) {
+      const job = this.queue[i]!;
+      if (this.busyNodes.has(job.node.name)) {
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      this.start(job);
+    }
+    this.notifyIdle();
+  }
+
+  private start(job: Job): void {
+    const { store, execute, log } = this.deps;
+    if (!store.markRunning(job.id, this.now())) return; // ended while it waited
+    const abort = new AbortController();
+    this.busyNodes.add(job.node.name);
+    const done = Promise.resolve()
+      .then(() => execute(job, abort.signal))
+      .catch((err: unknown) => {
+        const e = asTriageError(err);
+        log.error({ triageId: job.id, node: job.node.name, err: e }, 'triage crashed');
+        if (store.open) store.fail(job.id, failureVerdict(e.code, `the triage crashed: ${e.message}`), this.now(), ['running']);
+      })
+      .finally(() => {
+        this.running.delete(job.id);
+        this.busyNodes.delete(job.node.name);
+        this.schedulePump();
+      });
+    this.running.set(job.id, { job, abort, done });
+  }
+
+  private notifyIdle(): void {
+    if (this.queue.length > 0 || this.running.size > 0 || this.pumpScheduled) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves once nothing is queued or running (tests, and draining). */
+  idle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.notifyIdle();
+    });
+  }
+
+  /**
+   * Stops starting triages and gives the running ones `graceMs` to finish. Those still running then
+   * are aborted and marked interrupted. Queued ones stay queued in the store: the next process
+   * resumes them (see recover in service.ts).
+   */
+  async close(graceMs: number): Promise<{ finished: string[]; interrupted: string[] }> {
+    this.accepting = false;
+    const { store, log } = this.deps;
+    const inFlight = [...this.running.values()];
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), graceMs);
+    });
+    await Promise.race([Promise.all(inFlight.map((r) => r.done)), graceOver]);
+    clearTimeout(timer);
+    const interrupted: string[] = [];
+    for (const r of this.running.values()) {
+      r.abort.abort(new Error('shutting down'));
+      const message = `interrupted: the bot shut down while this triage was running (it had ${Math.round(graceMs / 1000)} s to finish)`;
+      if (store.fail(r.job.id, failureVerdict('interrupted', message), this.now(), ['running'])) interrupted.push(r.job.id);
+      log.warn({ triageId: r.job.id, node: r.job.node.name }, 'triage interrupted by shutdown');
+    }
+    // Aborted runs get a moment to stop their children before the store closes under them.
+    const settle = new Promise((resolve) => setTimeout(resolve, 2000).unref());
+    await Promise.race([Promise.all([...this.running.values()].map((r) => r.done)), settle]);
+    const finished = inFlight.map((r) => r.job.id).filter((id) => !interrupted.includes(id));
+    this.queue.length = 0;
+    return { finished, interrupted };
+  }
+}

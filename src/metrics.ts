@@ -1,0 +1,86 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { verdictKindSchema } from './model/verdict.js';
+
+/** Webhook outcomes, one per answer POST /alerts gives. */
+export const webhookOutcomes = ['accepted', 'unauthorized', 'invalid', 'too_large', 'unavailable', 'error'] as const;
+export type WebhookOutcome = (typeof webhookOutcomes)[number];
+
+/** What became of each alert in an accepted webhook. */
+export const alertOutcomes = ['queued', 'duplicate', 'cooldown', 'dropped', 'ignored', 'resolved'] as const;
+export type AlertOutcome = (typeof alertOutcomes)[number];
+
+/** Failure codes that mean the SSH connection itself failed (src/errors.ts). */
+export const sshFailureReasons = ['unreachable', 'connect_timeout', 'auth_refused', 'host_key_mismatch', 'connection_lost'] as const;
+
+const triggerKinds = ['alert', 'cli', 'slack', 'button'] as const;
+
+export interface Metrics {
+  registry: Registry;
+  webhooks: Counter<'outcome'>;
+  alerts: Counter<'outcome'>;
+  triages: Counter<'trigger' | 'verdict'>;
+  duration: Histogram<'trigger'>;
+  sshFailures: Counter<'reason'>;
+}
+
+/**
+ * One registry per service (not prom-client's global one), so tests can build many apps.
+ * `queueDepth` reads the dispatcher at scrape time.
+ */
+export function createMetrics(sample: { queued: () => number; running: () => number }): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'pagefault_triage_' });
+  const webhooks = new Counter({
+    name: 'pagefault_triage_webhooks_received_total',
+    help: 'Alertmanager webhooks received, by outcome.',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const alerts = new Counter({
+    name: 'pagefault_triage_alerts_received_total',
+    help: 'Alerts in accepted webhooks, by what became of them.',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const triages = new Counter({
+    name: 'pagefault_triage_triages_total',
+    help: 'Finished triages, by trigger and verdict kind.',
+    labelNames: ['trigger', 'verdict'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'pagefault_triage_triage_duration_seconds',
+    help: 'Wall time of a triage run, from start to stored verdict.',
+    labelNames: ['trigger'],
+    buckets: [1, 2.5, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 300],
+    registers: [registry],
+  });
+  const sshFailures = new Counter({
+    name: 'pagefault_triage_ssh_failures_total',
+    help: 'Triages of SSH nodes that failed at the connection, by reason.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'pagefault_triage_queue_depth',
+    help: 'Triages waiting to run.',
+    registers: [registry],
+    collect() {
+      this.set(sample.queued());
+    },
+  });
+  new Gauge({
+    name: 'pagefault_triage_triages_running',
+    help: 'Triages running now.',
+    registers: [registry],
+    collect() {
+      this.set(sample.running());
+    },
+  });
+  // Zero series up front, so rate() and absent() work before the first event.
+  for (const o of webhookOutcomes) webhooks.inc({ outcome: o }, 0);
+  for (const o of alertOutcomes) alerts.inc({ outcome: o }, 0);
+  for (const r of sshFailureReasons) sshFailures.inc({ reason: r }, 0);
+  for (const t of triggerKinds) for (const v of verdictKindSchema.options) triages.inc({ trigger: t, verdict: v }, 0);
+  return { registry, webhooks, alerts, triages, duration, sshFailures };
+}

@@ -1,0 +1,19 @@
+import type { Log } from '../log.js';
+import type { Notifier } from './notifier.js';
+
+/** The notifier without Slack: verdicts go to the log (and are in the store already). */
+export function createLogNotifier(log: Log): Notifier {
+  return {
+    // The service logs the lifecycle itself; this notifier only adds what Slack would post.
+    async triageStarted() {},
+    async triageFinished(t, reportUrl) {
+      log.info(
+        { triageId: t.id, node: t.node, verdict: t.verdict?.kind ?? null, reportUrl },
+        `verdict for ${t.node}: ${t.verdict?.summary ?? t.status}${reportUrl ? ` (${reportUrl})` : ''}`,
+      );
+    },
+    async alertResolved(node, alert, cancelled) {
+      log.info({ node, fingerprint: alert.fingerprint, cancelled }, 'alert resolved');
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { isIP } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Config } from '../config/schema.js';
+import { TriageError } from '../errors.js';
+import { createService, type Service, type ServiceDeps } from '../service.js';
+import app from './app.js';
+
+/**
+ * `serve`: creates the fastify instance, sets timeouts, listens, and closes gracefully
+ * (stop taking webhooks, let running triages finish within triage.shutdownGraceSeconds, mark the rest
+ * interrupted). Routes live in app.ts.
+ */
+
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  return isIP(h) === 4 && h.startsWith('127.');
+}
+
+/** Anyone who can reach a non-loopback address could start triages: that needs a token. */
+export function checkExposure(config: Config): void {
+  if (!isLoopbackHost(config.server.host) && config.server.webhookToken === undefined) {
+    throw new TriageError(
+      'config_invalid',
+      `server.host is ${config.server.host}, which is not loopback: set server.webhookToken (e.g. webhookToken: \${PFT_WEBHOOK_TOKEN}) so only Alertmanager can post alerts`,
+    );
+  }
+}
+
+export interface ServerOptions extends Omit<ServiceDeps, 'log'> {
+  /** fastify's logger option: pino options, or false. Default: info level to stdout. */
+  logger?: FastifyServerOptions['logger'];
+  /** Close gracefully on SIGTERM/SIGINT, then exit (default true; in-process tests pass false). */
+  handleSignals?: boolean;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  service: Service;
+  /** The listening base URL, e.g. http://127.0.0.1:9095 */
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
+  checkExposure(config);
+  const instance = Fastify({
+    logger: options.logger ?? { level: 'info' },
+    bodyLimit: config.server.bodyLimitBytes,
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 10_000,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  const { logger: _logger, handleSignals, ...deps } = options;
+  const service = await createService(config, { ...deps, log: instance.log });
+  await instance.register(app, { service });
+  let address: string;
+  try {
+    address = await instance.listen({ host: config.server.host, port: config.server.port });
+  } catch (err) {
+    await instance.close(); // closes the service and its store
+    throw err;
+  }
+  const url = address.replace(/\/+$/, '');
+  if (config.server.publicUrl === undefined) service.publicUrl = url;
+  instance.log.info({ url, publicUrl: service.publicUrl, nodes: config.nodes.map((n) => n.name), token: config.server.webhookToken !== undefined }, 'pagefault-triage serving');
+
+  let closing: Promise<void> | undefined;
+  // A second signal finds no handler (close removed it) and ends the process at once.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    instance.log.info({ signal, graceSeconds: config.triage.shutdownGraceSeconds }, 'shutting down: waiting for running triages');
+    close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        instance.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      await instance.close();
+    })());
+  if (handleSignals ?? true) {
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+  return { app: instance, service, url, close };
+}

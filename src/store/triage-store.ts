@@ -1,0 +1,293 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { z } from 'zod';
+import { TriageError } from '../errors.js';
+import { triggerSchema, type Trigger } from '../model/triage.js';
+import { verdictSchema, type Verdict } from '../model/verdict.js';
+
+/**
+ * The embedded store: one SQLite file (WAL) under `storage.path` holding every triage, its verdict,
+ * its Markdown report and its raw evidence (the TriageResult JSON). better-sqlite3 is synchronous,
+ * so the dispatcher's check-then-insert (dedup, cooldown) cannot interleave with another request.
+ */
+
+export const triageStatusSchema = z.enum(['queued', 'running', 'done', 'failed']);
+export type TriageStatus = z.infer<typeof triageStatusSchema>;
+
+/** Per-triage overrides of the playbook windows (manual triages). */
+export const runOptionsSchema = z.object({
+  sampleSeconds: z.number().int().positive().optional(),
+  captureSeconds: z.number().int().positive().optional(),
+});
+export type RunOptions = z.infer<typeof runOptionsSchema>;
+
+export interface TriageRecord {
+  id: string;
+  node: string;
+  trigger: Trigger;
+  options: RunOptions;
+  status: TriageStatus;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  verdict: Verdict | null;
+  hasReport: boolean;
+}
+
+export interface NewTriage {
+  id: string;
+  node: string;
+  trigger: Trigger;
+  options?: RunOptions;
+  /** fingerprint + startsAt for alert triggers. */
+  dedupKey: string | null;
+  createdAt: Date;
+}
+
+export interface Completion {
+  status: 'done' | 'failed';
+  verdict: Verdict;
+  finishedAt: Date;
+  reportMarkdown: string | null;
+  /** The raw evidence: the TriageResult as JSON text. */
+  resultJson: string;
+}
+
+/**
+ * Failures that mean "this triage never ran to a verdict": they neither make a resent alert a
+ * duplicate nor hold the node in cooldown, so the alert can be triaged when it comes again.
+ */
+const NOT_RUN_FOR_DEDUP = ['interrupted', 'queue_full'];
+/** A triage cancelled because its alert resolved still dedups the alert, but does not cool the node down. */
+const NOT_RUN_FOR_COOLDOWN = [...NOT_RUN_FOR_DEDUP, 'cancelled'];
+
+const SCHEMA_VERSION = 1;
+
+const MIGRATION_1 = `
+CREATE TABLE triages (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+  id           TEXT NOT NULL UNIQUE,
+  node         TEXT NOT NULL,
+  trigger_kind TEXT NOT NULL,
+  trigger_json TEXT NOT NULL,
+  options_json TEXT NOT NULL DEFAULT '{}',
+  dedup_key    TEXT,
+  status       TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+  created_at   TEXT NOT NULL,
+  created_ms   INTEGER NOT NULL,
+  started_at   TEXT,
+  finished_at  TEXT,
+  verdict_kind TEXT,
+  failure_code TEXT,
+  verdict_json TEXT,
+  report_md    TEXT,
+  result_json  TEXT
+);
+CREATE INDEX triages_by_node ON triages (node, seq);
+CREATE INDEX triages_by_dedup ON triages (dedup_key) WHERE dedup_key IS NOT NULL;
+CREATE INDEX triages_unfinished ON triages (status) WHERE status IN ('queued', 'running');
+CREATE INDEX triages_by_created ON triages (created_ms);
+`;
+
+interface Row {
+  id: string;
+  node: string;
+  trigger_json: string;
+  options_json: string;
+  status: string;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  verdict_json: string | null;
+  has_report: number;
+}
+
+const COLUMNS =
+  'id, node, trigger_json, options_json, status, created_at, started_at, finished_at, verdict_json, report_md IS NOT NULL AS has_report';
+
+function toRecord(row: Row): TriageRecord {
+  return {
+    id: row.id,
+    node: row.node,
+    trigger: triggerSchema.parse(JSON.parse(row.trigger_json)),
+    options: runOptionsSchema.parse(JSON.parse(row.options_json)),
+    status: triageStatusSchema.parse(row.status),
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    verdict: row.verdict_json === null ? null : verdictSchema.parse(JSON.parse(row.verdict_json)),
+    hasReport: row.has_report === 1,
+  };
+}
+
+const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
+
+export class TriageStore {
+  readonly file: string;
+  private readonly db: Database.Database;
+
+  private constructor(file: string, db: Database.Database) {
+    this.file = file;
+    this.db = db;
+  }
+
+  /** Opens (creating if needed) `<dir>/triages.sqlite`. Throws TriageError('store_unavailable'). */
+  static open(dir: string): TriageStore {
+    const file = join(dir, 'triages.sqlite');
+    try {
+      mkdirSync(dir, { recursive: true });
+      const db = new Database(file);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      db.pragma('foreign_keys = ON');
+      const store = new TriageStore(file, db);
+      store.migrate();
+      return store;
+    } catch (err) {
+      throw new TriageError('store_unavailable', `cannot open the store ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`the store was written by a newer pagefault-triage (schema ${version}, this one knows ${SCHEMA_VERSION})`);
+    }
+    if (version < 1) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATION_1);
+        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })();
+    }
+  }
+
+  get open(): boolean {
+    return this.db.open;
+  }
+
+  /** Runs fn in one transaction (one commit for a whole webhook). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  insertQueued(t: NewTriage): void {
+    this.db
+      .prepare(
+        `INSERT INTO triages (id, node, trigger_kind, trigger_json, options_json, dedup_key, status, created_at, created_ms)
+         VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
+      )
+      .run(t.id, t.node, t.trigger.kind, JSON.stringify(t.trigger), JSON.stringify(t.options ?? {}), t.dedupKey, t.createdAt.toISOString(), t.createdAt.getTime());
+  }
+
+  /** Records a triage that was refused before it could queue (queue full): never silently lost. */
+  insertFailed(t: NewTriage, verdict: Verdict): void {
+    const at = t.createdAt.toISOString();
+    this.db
+      .prepare(
+        `INSERT INTO triages (id, node, trigger_kind, trigger_json, options_json, dedup_key, status, created_at, created_ms,
+                              finished_at, verdict_kind, failure_code, verdict_json)
+         VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?, ?, 'failed', ?, ?)`,
+      )
+      .run(
+        t.id, t.node, t.trigger.kind, JSON.stringify(t.trigger), JSON.stringify(t.options ?? {}), t.dedupKey, at,
+        t.createdAt.getTime(), at, verdict.failure?.code ?? null, JSON.stringify(verdict),
+      );
+  }
+
+  /** queued → running. False when the triage is no longer queued (cancelled meanwhile). */
+  markRunning(id: string, at: Date): boolean {
+    return this.db.prepare(`UPDATE triages SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'`).run(at.toISOString(), id).changes === 1;
+  }
+
+  /** running → done|failed with everything the run produced. False when it was marked interrupted meanwhile. */
+  complete(id: string, c: Completion): boolean {
+    return (
+      this.db
+        .prepare(
+          `UPDATE triages SET status = ?, finished_at = ?, verdict_kind = ?, failure_code = ?, verdict_json = ?, report_md = ?, result_json = ?
+           WHERE id = ? AND status = 'running'`,
+        )
+        .run(c.status, c.finishedAt.toISOString(), c.verdict.kind, c.verdict.failure?.code ?? null, JSON.stringify(c.verdict), c.reportMarkdown, c.resultJson, id)
+        .changes === 1
+    );
+  }
+
+  /** Ends a triage without a run of its own (cancelled, interrupted), only from one of the given states. */
+  fail(id: string, verdict: Verdict, at: Date, from: readonly TriageStatus[]): boolean {
+    return (
+      this.db
+        .prepare(
+          `UPDATE triages SET status = 'failed', finished_at = ?, verdict_kind = 'failed', failure_code = ?, verdict_json = ?
+           WHERE id = ? AND status IN (${placeholders(from.length)})`,
+        )
+        .run(at.toISOString(), verdict.failure?.code ?? null, JSON.stringify(verdict), id, ...from).changes === 1
+    );
+  }
+
+  get(id: string): TriageRecord | undefined {
+    const row = this.db.prepare(`SELECT ${COLUMNS} FROM triages WHERE id = ?`).get(id) as Row | undefined;
+    return row && toRecord(row);
+  }
+
+  /** Newest first. */
+  list(filter: { node?: string | undefined; limit: number }): TriageRecord[] {
+    const rows = (
+      filter.node === undefined
+        ? this.db.prepare(`SELECT ${COLUMNS} FROM triages ORDER BY seq DESC LIMIT ?`).all(filter.limit)
+        : this.db.prepare(`SELECT ${COLUMNS} FROM triages WHERE node = ? ORDER BY seq DESC LIMIT ?`).all(filter.node, filter.limit)
+    ) as Row[];
+    return rows.map(toRecord);
+  }
+
+  report(id: string): string | undefined {
+    const row = this.db.prepare('SELECT report_md FROM triages WHERE id = ?').get(id) as { report_md: string | null } | undefined;
+    return row?.report_md ?? undefined;
+  }
+
+  /** The raw evidence (TriageResult JSON text). */
+  result(id: string): string | undefined {
+    const row = this.db.prepare('SELECT result_json FROM triages WHERE id = ?').get(id) as { result_json: string | null } | undefined;
+    return row?.result_json ?? undefined;
+  }
+
+  /** The triage already started by this alert notification, if any (see NOT_RUN_FOR_DEDUP). */
+  findByDedupKey(key: string): TriageRecord | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT ${COLUMNS} FROM triages WHERE dedup_key = ?
+         AND NOT (status = 'failed' AND failure_code IN (${placeholders(NOT_RUN_FOR_DEDUP.length)}))
+         ORDER BY seq DESC LIMIT 1`,
+      )
+      .get(key, ...NOT_RUN_FOR_DEDUP) as Row | undefined;
+    return row && toRecord(row);
+  }
+
+  /** The node's newest automatic triage created at or after `since` that counts for cooldown. */
+  lastAutomatic(node: string, since: Date): TriageRecord | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT ${COLUMNS} FROM triages WHERE node = ? AND trigger_kind = 'alert' AND created_ms >= ?
+         AND NOT (status = 'failed' AND failure_code IN (${placeholders(NOT_RUN_FOR_COOLDOWN.length)}))
+         ORDER BY seq DESC LIMIT 1`,
+      )
+      .get(node, since.getTime(), ...NOT_RUN_FOR_COOLDOWN) as Row | undefined;
+    return row && toRecord(row);
+  }
+
+  /** Triages left queued or running, oldest first (for recovery at start). */
+  unfinished(): TriageRecord[] {
+    const rows = this.db.prepare(`SELECT ${COLUMNS} FROM triages WHERE status IN ('queued', 'running') ORDER BY seq`).all() as Row[];
+    return rows.map(toRecord);
+  }
+
+  /** Deletes finished triages created before `before`. Returns how many. */
+  prune(before: Date): number {
+    return this.db.prepare(`DELETE FROM triages WHERE created_ms < ? AND status IN ('done', 'failed')`).run(before.getTime()).changes;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,156 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { triageResultSchema } from '../../src/model/triage.js';
+import { renderReport } from '../../src/report/markdown.js';
+import { startServer, type RunningServer } from '../../src/server/server.js';
+import { tempDir, testConfig, waitFor } from '../support/service.js';
+
+/**
+ * The report page in Debian's headless Chromium, at a laptop and a phone width. The report is the
+ * real renderReport's Markdown of a recorded engine result (fixtures/README.md). Screenshots are
+ * kept in a temp dir (printed) so a person can look at them.
+ */
+
+// page.evaluate callbacks run in the page: these stand in for the DOM types this Node project does not load.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+declare const document: any;
+declare const window: any;
+declare function getComputedStyle(element: any): any;
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const recorded = triageResultSchema.parse(JSON.parse(readFileSync(new URL('./fixtures/triage-result-mmap-read.json', import.meta.url), 'utf8')));
+
+let server: RunningServer;
+let reportUrl: string;
+const shotsDir = mkdtempSync(join(tmpdir(), 'pft-report-shots-'));
+const cleanups: (() => void | Promise<void>)[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`);
+  const dir = tempDir('pft-page-');
+  server = await startServer(testConfig(dir.path), {
+    logger: false,
+    handleSignals: false,
+    // Replays the recorded engine result; the report is rendered by the real renderReport.
+    triage: async (_c, _node, trigger) => ({ ...recorded, trigger }),
+    render: renderReport,
+  });
+  cleanups.push(dir.remove, () => server.close());
+  const id = server.service.requestTriage('local', { kind: 'cli' }).id;
+  const t = await waitFor('the triage to be done', () => {
+    const v = server.service.getTriage(id);
+    return v?.status === 'done' && v;
+  });
+  reportUrl = t.reportUrl!;
+  console.log(`report page screenshots: ${shotsDir}`);
+});
+
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function open(viewport: { width: number; height: number }, mobile: boolean): Promise<BrowserContext> {
+  const profile = mkdtempSync(join(tmpdir(), 'pft-chromium-profile-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    viewport,
+    deviceScaleFactor: mobile ? 2 : 1,
+    isMobile: mobile,
+    hasTouch: mobile,
+  });
+  cleanups.push(async () => {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  });
+  return context;
+}
+
+describe.each([
+  { name: 'laptop', viewport: { width: 1366, height: 900 }, mobile: false },
+  { name: 'phone', viewport: { width: 390, height: 844 }, mobile: true },
+])('the report page on a $name', ({ name, viewport, mobile }) => {
+  it('is laid out to be read: title visible, tables bordered and striped, code monospaced, nothing overflows the page', async () => {
+    const context = await open(viewport, mobile);
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    const res = await page.goto(reportUrl, { waitUntil: 'load' });
+    expect(res?.status()).toBe(200);
+    // Taken first, so a failing check below still leaves pictures to look at.
+    const viewShot = join(shotsDir, `${name}.png`);
+    const fullShot = join(shotsDir, `${name}-full.png`);
+    await page.screenshot({ path: viewShot });
+    await page.screenshot({ path: fullShot, fullPage: true });
+
+    const h1 = page.locator('h1');
+    await expect.poll(() => h1.isVisible()).toBe(true);
+    expect(await h1.textContent()).toBe(`local: ${recorded.verdict.summary}`);
+    const h1Box = (await h1.boundingBox())!;
+    expect(h1Box.y + h1Box.height).toBeLessThan(viewport.height); // above the fold
+    expect(h1Box.x + h1Box.width).toBeLessThanOrEqual(viewport.width);
+    expect(await page.title()).toBe(`local: ${recorded.verdict.summary} · pagefault-triage`);
+
+    const layout = await page.evaluate(() => {
+      const doc = document.documentElement;
+      const td = document.querySelector('tbody td')!;
+      const rows = document.querySelectorAll('tbody tr');
+      const wraps = [...document.querySelectorAll('.table-wrap')];
+      return {
+        pageScrollWidth: doc.scrollWidth,
+        innerWidth: window.innerWidth,
+        tables: document.querySelectorAll('table').length,
+        bodyFont: getComputedStyle(document.body).fontFamily,
+        codeFont: getComputedStyle(document.querySelector('code')!).fontFamily,
+        cellBorder: getComputedStyle(td).borderBottomStyle,
+        // Markdown `---:` columns (counts, rates) line up on the right.
+        rightAligned: [...document.querySelectorAll('td[align="right"]')].every((c) => getComputedStyle(c).textAlign === 'right'),
+        rightAlignedCells: document.querySelectorAll('td[align="right"]').length,
+        zebra: [getComputedStyle(rows[0]!).backgroundColor, getComputedStyle(rows[1]!).backgroundColor],
+        articleWidth: document.querySelector('article')!.getBoundingClientRect().width,
+        wrapsScrolling: wraps.filter((w) => w.scrollWidth > w.clientWidth).length,
+        // Key–value tables (empty header row) wrap their values instead of scrolling.
+        keyValueScrolling: wraps.filter((w) => w.querySelector('thead th:not(:empty)') === null && w.scrollWidth > w.clientWidth).length,
+        keyValueTables: wraps.filter((w) => w.querySelector('thead th:not(:empty)') === null).length,
+        wrapOverflow: getComputedStyle(wraps[0]!).overflowX,
+      };
+    });
+    expect(layout.tables).toBeGreaterThanOrEqual(4);
+    expect(layout.pageScrollWidth).toBeLessThanOrEqual(layout.innerWidth); // the page itself never scrolls sideways
+    expect(layout.bodyFont).toMatch(/^system-ui/);
+    expect(layout.codeFont).toMatch(/monospace/);
+    expect(layout.cellBorder).toBe('solid');
+    expect(layout.rightAlignedCells).toBeGreaterThan(0);
+    expect(layout.rightAligned).toBe(true);
+    expect(layout.zebra[0]).not.toBe(layout.zebra[1]);
+    expect(layout.wrapOverflow).toBe('auto');
+    expect(layout.keyValueTables).toBeGreaterThanOrEqual(2);
+    expect(layout.keyValueScrolling).toBe(0);
+    if (mobile) {
+      expect(layout.wrapsScrolling).toBeGreaterThan(0); // wide tables scroll inside their box
+    } else {
+      expect(layout.articleWidth).toBeLessThanOrEqual(76 * 16); // a bounded measure, not the full screen
+      expect(layout.wrapsScrolling).toBe(0);
+    }
+    expect(errors).toEqual([]);
+
+    for (const f of [viewShot, fullShot]) expect(statSync(f).size).toBeGreaterThan(20_000);
+    const png = readFileSync(viewShot);
+    expect(png.readUInt32BE(16)).toBe(viewport.width * (mobile ? 2 : 1)); // IHDR width
+  });
+});

@@ -1,0 +1,30 @@
+/**
+ * A bot process for restart tests: the real server, store and dispatcher, with a stand-in engine
+ * whose run time per node comes from PFT_CHILD_TRIAGE_MS (JSON {node: ms, "*": ms}). Prints
+ * "listening <url>" on stdout once it serves; exits on SIGTERM after a graceful close.
+ */
+import { configSchema } from '../../src/config/schema.js';
+import { startServer } from '../../src/server/server.js';
+import { fakeRender, fakeResult, verdictOf } from './service.js';
+
+const config = configSchema.parse(JSON.parse(process.env.PFT_CHILD_CONFIG ?? '{}'));
+const durations = JSON.parse(process.env.PFT_CHILD_TRIAGE_MS ?? '{"*": 100}') as Record<string, number>;
+
+const server = await startServer(config, {
+  logger: { level: 'warn' },
+  handleSignals: true,
+  render: fakeRender,
+  triage: async (_config, node, trigger, options = {}) => {
+    const ms = durations[node.name] ?? durations['*'] ?? 100;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      options.signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    if (options.signal?.aborted) return fakeResult(node, trigger, verdictOf('failed', 'cancelled'));
+    return fakeResult(node, trigger, verdictOf('quiet', `no major faults on ${node.name}`));
+  },
+});
+process.stdout.write(`listening ${server.url}\n`);
