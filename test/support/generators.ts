@@ -249,13 +249,18 @@ export async function waitForMajorFaults(
 // ---------------------------------------------------------------------------
 // Building the generators
 
+/** A generator's source is its .c file plus the shared header. */
+function sourceMtime(file: string): number {
+  return Math.max(fs.statSync(path.join(SOURCE_DIR, file)).mtimeMs, fs.statSync(path.join(SOURCE_DIR, 'generator.h')).mtimeMs);
+}
+
 let built: Record<GeneratorKind, string> | undefined;
 
 /** Compile every generator into GENERATOR_CACHE_DIR (once; again when a source is newer). Returns binary paths. */
 export function buildGenerators(): Record<GeneratorKind, string> {
   if (built && Object.values(built).every((p) => fs.existsSync(p))) {
     const stale = (Object.keys(SOURCES) as GeneratorKind[]).some(
-      (k) => fs.statSync(path.join(SOURCE_DIR, SOURCES[k])).mtimeMs > fs.statSync(built![k]).mtimeMs,
+      (k) => sourceMtime(SOURCES[k]) > fs.statSync(built![k]).mtimeMs,
     );
     if (!stale) return built;
   }
@@ -274,7 +279,7 @@ export function buildGenerators(): Record<GeneratorKind, string> {
     const bin = path.join(GENERATOR_CACHE_DIR, GENERATOR_COMMS[kind]);
     let fresh = false;
     try {
-      fresh = fs.statSync(bin).mtimeMs >= fs.statSync(src).mtimeMs;
+      fresh = fs.statSync(bin).mtimeMs >= sourceMtime(SOURCES[kind]);
     } catch {
       fresh = false;
     }

@@ -29,52 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_requested = 0;
-static volatile unsigned char sink;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-static void install_handlers(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-}
-
-static void pace(unsigned long rate, unsigned long done, const struct timespec *t0)
-{
-	struct timespec now, ts;
-	double due, elapsed;
-	if (rate == 0)
-		return;
-	due = (double)done / (double)rate;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	elapsed = (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-	if (due > elapsed) {
-		double d = due - elapsed;
-		ts.tv_sec = (time_t)d;
-		ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
-		nanosleep(&ts, NULL);
-	}
-}
-
-static size_t gcd(size_t a, size_t b)
-{
-	while (b != 0) {
-		size_t t = a % b;
-		a = b;
-		b = t;
-	}
-	return a;
-}
+#include "generator.h"
 
 int main(int argc, char **argv)
 {
