@@ -1,5 +1,6 @@
 import type { CaptureFacts, ProcDetail, RankFacts } from '../model/facts.js';
-import type { Analysis, CaptureSummary, ProcessRank, Verdict } from '../model/verdict.js';
+import type { Analysis, CaptureSummary, ProcessRank, SwappedMapping, Verdict } from '../model/verdict.js';
+import { classifyMapping } from './mapping-kind.js';
 import { DEFAULT_ALERT_THRESHOLD_PER_SEC, rankProcesses, systemMemory } from './rank.js';
 import { resolveSamples, type Resolution } from './resolve.js';
 import { decideVerdict } from './verdict.js';
@@ -36,6 +37,7 @@ export function analyze(input: AnalyzeInput): { analysis: Analysis; verdict: Ver
 
   const share = (n: number): number => (resolution.resolved > 0 ? n / resolution.resolved : 0);
   const { swap, file, code, other } = resolution.byCause;
+  const swapped = swappedMappings(processes, capture.procs, rank.node.tmpfsMounts);
   const analysis: Analysis = {
     processes,
     mappings: resolution.mappings,
@@ -43,6 +45,7 @@ export function analyze(input: AnalyzeInput): { analysis: Analysis; verdict: Ver
     shares: { swap: share(swap), file: share(file), code: share(code), other: share(other) },
     system,
     capture: captureSummary(capture, resolution),
+    ...(swapped ? { swapped } : {}),
   };
   const windowSeconds =
     input.sampleSeconds !== undefined && input.captureSeconds !== undefined ? input.sampleSeconds + input.captureSeconds : undefined;
@@ -58,7 +61,40 @@ export function analyze(input: AnalyzeInput): { analysis: Analysis; verdict: Ver
  */
 function withDetail(p: ProcessRank, detail: ProcDetail | undefined): ProcessRank {
   if (!detail || detail.comm !== p.comm) return p;
-  return { ...p, swapKb: detail.vmSwapKb, who: whoOf(detail) };
+  return { ...p, swapKb: detail.vmSwapKb ?? p.swapKb, who: whoOf(detail) };
+}
+
+/** Swapped-out mappings kept, largest first. */
+export const SWAPPED_MAPPINGS = 10;
+
+/** Mappings with less than this in swap are left out: a few stray pages (a library's data, the stack) say nothing. */
+export const SWAPPED_MIN_KB = 1024;
+
+/**
+ * Where the ranked processes' swap is, from smaps (read with the maps during the capture): each mapping with
+ * pages in swap, classified like a faulting mapping. Null when no process had smaps read.
+ */
+function swappedMappings(
+  processes: readonly ProcessRank[],
+  procs: CaptureFacts['procs'],
+  tmpfsMounts: readonly string[],
+): SwappedMapping[] | null {
+  let read = false;
+  const rows: SwappedMapping[] = [];
+  for (const p of processes) {
+    const d = procs[String(p.pid)];
+    if (!d || d.comm !== p.comm || !d.smapsSwapKb) continue;
+    read = true;
+    const byStart = new Map(d.maps.map((m) => [m.start.toString(16), m]));
+    for (const [start, swapKb] of Object.entries(d.smapsSwapKb)) {
+      const m = byStart.get(start);
+      if (!m || swapKb < SWAPPED_MIN_KB) continue;
+      const c = classifyMapping(m, tmpfsMounts);
+      rows.push({ pid: p.pid, comm: p.comm, path: c.path, label: c.label, kind: c.kind, swapKb });
+    }
+  }
+  if (!read) return null;
+  return rows.sort((a, b) => b.swapKb - a.swapKb || a.pid - b.pid).slice(0, SWAPPED_MAPPINGS);
 }
 
 function captureSummary(capture: CaptureFacts, r: Resolution): CaptureSummary {
@@ -67,6 +103,7 @@ function captureSummary(capture: CaptureFacts, r: Resolution): CaptureSummary {
   const last = vm[vm.length - 1];
   return {
     tier: capture.tier,
+    ...(capture.requested === undefined ? {} : { requested: capture.requested }),
     reason: capture.attempts.find((a) => a.tier === capture.tier && a.ok)?.reason ?? capture.attempts.find((a) => a.tier === capture.tier)?.reason ?? '',
     unavailable: capture.attempts.filter((a) => !a.ok).map(({ tier, reason }) => ({ tier, reason })),
     seconds: capture.seconds,
@@ -77,5 +114,6 @@ function captureSummary(capture: CaptureFacts, r: Resolution): CaptureSummary {
     majfltDelta: first && last ? Math.max(0, last.pgmajfault - first.pgmajfault) : 0,
     ...(capture.target === undefined ? {} : { target: capture.target }),
     ...(capture.pidsGone === undefined ? {} : { pidsGone: capture.pidsGone }),
+    ...(capture.pidsExited === undefined ? {} : { pidsExited: capture.pidsExited }),
   };
 }

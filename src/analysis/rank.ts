@@ -75,17 +75,22 @@ export function rankProcesses(facts: RankFacts, options: RankOptions | number = 
   const n = snaps.length;
   const window = n > 1 ? times[n - 1]! - times[0]! : 0;
 
-  const byPid = new Map<number, { comm: string; majflt: (number | undefined)[]; read: (number | undefined)[] }>();
+  const byPid = new Map<
+    number,
+    { comm: string; majflt: (number | undefined)[]; read: (number | undefined)[]; swap: (number | undefined)[] }
+  >();
   snaps.forEach((snap, i) => {
     for (const p of snap.procs) {
       let e = byPid.get(p.pid);
       if (!e) {
-        e = { comm: p.comm, majflt: new Array(n), read: new Array(n) };
+        e = { comm: p.comm, majflt: new Array(n), read: new Array(n), swap: new Array(n) };
         byPid.set(p.pid, e);
       }
       e.comm = p.comm;
       e.majflt[i] = p.majflt;
       e.read[i] = snap.readBytes[String(p.pid)];
+      // Only non-zero VmSwap is printed: a listed process without a line had none.
+      if (snap.vmSwapKb) e.swap[i] = snap.vmSwapKb[String(p.pid)] ?? 0;
     }
   });
 
@@ -102,13 +107,17 @@ export function rankProcesses(facts: RankFacts, options: RankOptions | number = 
     const readBytes = reads ? sum(reads) : null;
     if (majflt <= 0 && !(readBytes !== null && readBytes > 0)) continue;
     const presence: Presence = started ? (exited ? 'brief' : 'started') : exited ? 'exited' : 'whole';
+    const swapFirst = e.swap.find((v) => v !== undefined);
+    const swapLast = e.swap.findLast((v) => v !== undefined);
     ranks.push({
       pid,
       comm: e.comm,
       majflt,
       majfltPerSec: window > 0 ? majflt / window : 0,
       readBytesPerSec: readBytes === null ? null : window > 0 ? readBytes / window : 0,
-      swapKb: null,
+      swapKb: swapLast ?? null,
+      // A process that started during the window had nothing in swap before.
+      swapGrowthKb: swapLast === undefined ? null : swapLast - (started ? 0 : swapFirst!),
       series: perSecond(faults ?? new Array<number>(Math.max(0, n - 1)).fill(0), times),
       who: null,
       presence,

@@ -105,6 +105,7 @@ export function decideVerdict(input: VerdictInput): Verdict {
   }
 
   if (cap.pidsGone?.length) notes.push(`exited before the capture: pid ${cap.pidsGone.join(', ')}`);
+  if (cap.pidsExited?.length) notes.push(`exited during the capture: pid ${cap.pidsExited.join(', ')} (its faults after that were not recorded)`);
   if (sys.pgmajfaultPerSec < sys.alertThresholdPerSec) {
     notes.push(`${fmt(sys.pgmajfaultPerSec)} major faults/s during the window, below the alert threshold of ${fmt(sys.alertThresholdPerSec)}/s`);
   }
@@ -113,9 +114,16 @@ export function decideVerdict(input: VerdictInput): Verdict {
     if (cap.tier !== 'none') {
       notes.push(cap.samples === 0 ? `${cap.tier} recorded no major faults: decided from /proc evidence` : `none of the ${fmt(cap.samples)} samples resolved to a mapping: decided from /proc evidence`);
     }
-    return { ...base, ...fromProcEvidence(input, notes), notes };
+    return exitedDuringCapture({ ...base, ...fromProcEvidence(input, notes), notes }, cap.pidsExited);
   }
-  return { ...base, ...fromAddresses(input, notes, minorIncluded), notes };
+  return exitedDuringCapture({ ...base, ...fromAddresses(input, notes, minorIncluded), notes }, cap.pidsExited);
+}
+
+/** A culprit that exited mid-capture was seen for part of the window only: one step less confident. */
+function exitedDuringCapture(v: Verdict, exited: readonly number[] | undefined): Verdict {
+  if (v.pid === null || !exited?.includes(v.pid) || v.confidence === null) return v;
+  const i = Math.max(0, CONFIDENCE.indexOf(v.confidence) - 1);
+  return { ...v, confidence: CONFIDENCE[i]! };
 }
 
 function isQuiet({ system: sys, capture: cap }: Analysis): boolean {
@@ -260,12 +268,22 @@ function fromProcEvidence({ node, analysis, pageSize = 4096 }: VerdictInput, not
 
   if (ratio >= MAJORITY_SHARE) {
     notes.push(`${swapSeen} (${pct(ratio)})`);
-    if (top?.swapKb) notes.push(`pid ${top.pid} has ${fmtKb(top.swapKb)} in swap`);
-    presenceNote(analysis.processes, who.pid, notes);
+    // The swap-ins belong to a process with memory in swap: the top faulter, unless it has none and another
+    // faulting process does (then the top one's faults are likely file reads, the other's the swap-ins).
+    const faulting = analysis.processes.filter((p) => p.majfltPerSec > 0);
+    const swapping = faulting.filter((p) => swapOf(p, analysis) >= SWAP_MEANINGFUL_KB);
+    const culprit = top && swapOf(top, analysis) < SWAP_MEANINGFUL_KB && swapping[0] ? swapping[0] : top;
+    if (culprit && culprit !== top && top) {
+      notes.push(`pid ${top.pid} (${top.comm}) faults more but has nothing in swap; pid ${culprit.pid} (${culprit.comm}) has`);
+    }
+    if (culprit) swapNotes(culprit, analysis, notes);
+    notes.push('without fault addresses, which of its mappings fault is unknown');
+    presenceNote(analysis.processes, culprit?.pid ?? null, notes);
     return {
       kind: 'swap-thrash',
-      summary: top ? `swap thrash in pid ${top.pid} (${top.comm})` : `swap thrash on ${node}`,
-      ...who,
+      summary: culprit ? `swap thrash in pid ${culprit.pid} (${culprit.comm})` : `swap thrash on ${node}`,
+      pid: culprit?.pid ?? null,
+      comm: culprit?.comm ?? null,
       path: null,
       confidence: 'low',
     };
@@ -288,6 +306,7 @@ function fromProcEvidence({ node, analysis, pageSize = 4096 }: VerdictInput, not
   } else {
     seen.push('no process showed majflt growth');
   }
+  if (top && swapOf(top, analysis) >= SWAP_MEANINGFUL_KB) swapNotes(top, analysis, notes);
   const missing = analysis.capture.tier === 'none' ? 'no fault addresses to tell swap-ins from file reads' : 'no fault address resolved to a mapping';
   notes.push(
     `/proc cannot decide: swap needs pswpin ≥ ${pct(MAJORITY_SHARE)} of major faults, file reads need pswpin < ${pct(PSWPIN_NEGLIGIBLE_SHARE)} and disk reads to match`,
@@ -299,6 +318,44 @@ function fromProcEvidence({ node, analysis, pageSize = 4096 }: VerdictInput, not
     path: null,
     confidence: 'low',
   };
+}
+
+/** Below this much in swap a process's swap cannot account for sustained swap-ins (a few stray pages). */
+export const SWAP_MEANINGFUL_KB = 1024;
+
+/** kB a process has in swap: VmSwap, or smaps Swap (which adds shared memory) when that is larger. */
+function swapOf(p: ProcessRank, analysis: Analysis): number {
+  const smaps = (analysis.swapped ?? []).filter((m) => m.pid === p.pid).reduce((n, m) => n + m.swapKb, 0);
+  return Math.max(p.swapKb ?? 0, smaps);
+}
+
+/** What /proc says about one process's swap: VmSwap and its growth, and shared memory in swap (smaps). */
+function swapNotes(p: ProcessRank, analysis: Analysis, notes: string[]): void {
+  if (p.swapKb !== null) {
+    const growth = p.swapGrowthKb;
+    const trend =
+      growth === null || growth === undefined
+        ? ''
+        : growth === 0
+          ? ', unchanged over the window'
+          : `, ${growth > 0 ? 'up' : 'down'} ${fmtKb(Math.abs(growth))} over the window`;
+    notes.push(`pid ${p.pid} has ${fmtKb(p.swapKb)} of anonymous memory in swap (VmSwap${trend})`);
+  }
+  const rows = (analysis.swapped ?? []).filter((m) => m.pid === p.pid);
+  const total = rows.reduce((n, m) => n + m.swapKb, 0);
+  const shmem = rows.filter((m) => m.kind === 'shmem');
+  const shmemKb = shmem.reduce((n, m) => n + m.swapKb, 0);
+  if (total > 0 && shmemKb / total >= SHMEM_NOTE_SHARE) {
+    notes.push(
+      `${pct(shmemKb / total)} of what pid ${p.pid} has in swap is shared memory (${shmem[0]!.label}, ${fmtKb(shmemKb)}), which is swap-backed: its faults are swap-ins, not file reads`,
+    );
+  } else if ((p.swapKb ?? 0) < SWAP_MEANINGFUL_KB && analysis.swapped === undefined) {
+    notes.push(
+      `pid ${p.pid} has almost no anonymous memory in swap: its swap-ins are likely shared memory (tmpfs, /dev/shm, SysV), which VmSwap does not count (/proc/PID/smaps, which would tell, could not be read)`,
+    );
+  } else if ((p.swapKb ?? 0) < SWAP_MEANINGFUL_KB && total < SWAP_MEANINGFUL_KB) {
+    notes.push(`pid ${p.pid} has almost nothing in swap (VmSwap and smaps): the swap-ins may be another process's`);
+  }
 }
 
 function presenceNote(processes: readonly ProcessRank[], pid: number | null, notes: string[]): void {
@@ -320,7 +377,7 @@ const REASON: Partial<Record<ErrorCode, string>> = {
   deadline_exceeded: 'timeout',
   output_too_large: 'playbook output too large',
   playbook_failed: 'playbook failed',
-  tracer_unavailable: 'no tracer available',
+  tracer_unavailable: 'the tracer set in playbook.tracer is unavailable',
   parse_failed: 'playbook output could not be parsed',
   template_missing: 'report template missing',
   template_field_missing: 'report template field missing',
@@ -362,5 +419,6 @@ function fmtBytes(bytesPerSec: number): string {
 }
 
 function fmtKb(kb: number): string {
+  if (kb < 1024) return `${Math.round(kb)} kB`;
   return kb >= 1024 * 1024 ? `${(kb / 1024 / 1024).toFixed(1)} GiB` : `${Math.round(kb / 1024).toLocaleString('en-US')} MiB`;
 }

@@ -44,6 +44,11 @@ export const procSnapshotSchema = z.object({
   procs: z.array(procStatSchema),
   /** /proc/PID/io read_bytes by pid; missing pids could not be read. */
   readBytes: z.record(z.string(), z.number()),
+  /**
+   * VmSwap (kB of the process's anonymous memory in swap) by pid, only the non-zero ones: a pid present in
+   * `procs` and missing here had none. Absent when the playbook did not read it (rank output before version 2).
+   */
+  vmSwapKb: z.record(z.string(), z.number()).optional(),
 });
 export type ProcSnapshot = z.infer<typeof procSnapshotSchema>;
 
@@ -111,7 +116,10 @@ export const procDetailSchema = z.object({
   cgroup: z.array(z.string()),
   vmSwapKb: z.number().nullable(),
   maps: z.array(mapEntrySchema),
-  /** Swap kB per mapping start address from smaps, when read. */
+  /**
+   * Swap kB per mapping from /proc/PID/smaps, keyed by the mapping's start address in hex (as maps prints it),
+   * only mappings with something in swap. Unlike vmSwapKb it includes shared memory. Absent when not read.
+   */
   smapsSwapKb: z.record(z.string(), z.number()).optional(),
 });
 export type ProcDetail = z.infer<typeof procDetailSchema>;
@@ -134,6 +142,8 @@ export const captureFactsSchema = z.object({
   target: z.enum(['pids', 'all']).optional(),
   /** Given pids that had already exited when the capture started. */
   pidsGone: z.array(z.number().int()).optional(),
+  /** Given pids that exited during the capture window (their later faults were not recorded). */
+  pidsExited: z.array(z.number().int()).optional(),
   /** Each tier considered, best first, and why it was or was not used. */
   attempts: z.array(tierAttemptSchema),
   seconds: z.number(),

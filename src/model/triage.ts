@@ -14,7 +14,8 @@ export const triggerSchema = z.discriminatedUnion('kind', [
   }),
   z.object({ kind: z.literal('cli') }),
   z.object({ kind: z.literal('slack'), user: z.string(), channel: z.string().nullable() }),
-  z.object({ kind: z.literal('button'), user: z.string(), channel: z.string().nullable() }),
+  /** "Run again": `threadTs` is the thread the pressed message belongs to; the new triage posts there. */
+  z.object({ kind: z.literal('button'), user: z.string(), channel: z.string().nullable(), threadTs: z.string().optional() }),
 ]);
 export type Trigger = z.infer<typeof triggerSchema>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { tierSchema } from './facts.js';
+import { tierRequestSchema, tierSchema } from './facts.js';
 
 /** The analysis of one triage and the verdict drawn from it. */
 
@@ -63,7 +63,13 @@ export const processRankSchema = z.object({
   majflt: z.number(),
   majfltPerSec: z.number(),
   readBytesPerSec: z.number().nullable(),
+  /** VmSwap in kB: anonymous memory in swap (shared memory is not counted there; see Analysis.swapped). */
   swapKb: z.number().nullable(),
+  /**
+   * How much VmSwap grew over the sample window, in kB (negative: more came back than went out). Null or
+   * absent when the playbook did not read VmSwap per snapshot.
+   */
+  swapGrowthKb: z.number().nullable().optional(),
   /** Major faults in each second of the sample window. */
   series: z.array(z.number()),
   who: whoSchema.nullable(),
@@ -98,6 +104,8 @@ export type SystemMemory = z.infer<typeof systemMemorySchema>;
 
 export const captureSummarySchema = z.object({
   tier: tierSchema,
+  /** What playbook.tracer asked for (`auto` picks the best available). Absent when unknown. */
+  requested: tierRequestSchema.optional(),
   reason: z.string(),
   unavailable: z.array(z.object({ tier: tierSchema, reason: z.string() })),
   seconds: z.number(),
@@ -112,8 +120,21 @@ export const captureSummarySchema = z.object({
   target: z.enum(['pids', 'all']).optional(),
   /** Ranked pids that had exited before the capture started. */
   pidsGone: z.array(z.number().int()).optional(),
+  /** Ranked pids that exited during the capture window. */
+  pidsExited: z.array(z.number().int()).optional(),
 });
 export type CaptureSummary = z.infer<typeof captureSummarySchema>;
+
+/** One mapping of a ranked process with pages in swap, from /proc/PID/smaps. */
+export const swappedMappingSchema = z.object({
+  pid: z.number().int(),
+  comm: z.string(),
+  path: z.string().nullable(),
+  label: z.string(),
+  kind: mappingKindSchema,
+  swapKb: z.number(),
+});
+export type SwappedMapping = z.infer<typeof swappedMappingSchema>;
 
 export const analysisSchema = z.object({
   processes: z.array(processRankSchema),
@@ -122,6 +143,11 @@ export const analysisSchema = z.object({
   shares: z.object({ swap: z.number(), file: z.number(), code: z.number(), other: z.number() }),
   system: systemMemorySchema,
   capture: captureSummarySchema,
+  /**
+   * Where the ranked processes' swap is, per mapping, largest first (smaps Swap; includes shared memory).
+   * Absent when smaps was not read; empty when nothing was in swap or smaps was unreadable.
+   */
+  swapped: z.array(swappedMappingSchema).optional(),
 });
 export type Analysis = z.infer<typeof analysisSchema>;
 

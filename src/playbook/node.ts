@@ -59,12 +59,26 @@ export function parseNodeSection(s: Section): Omit<NodeInfo, 'perfMajorFaults'> 
   };
 }
 
+/**
+ * perf's own explanation when the kernel refuses it to an unprivileged user (perf_event_paranoid ≥ 2 without
+ * root, CAP_PERFMON or CAP_SYS_ADMIN), in one line; null for any other failure.
+ */
+export function perfRefusal(body: string): string | null {
+  if (!/Access to performance monitoring and observability operations is limited|perf_event_paranoid setting is/.test(body)) return null;
+  const level = /perf_event_paranoid setting is (-?\d+)/.exec(body)?.[1];
+  const setting = level === undefined ? 'kernel.perf_event_paranoid too high for this user' : `kernel.perf_event_paranoid is ${level}`;
+  const msg = toolMessage(body);
+  return `perf refused (${setting}; needs root or CAP_PERFMON)${msg ? `: ${msg}` : ''}`;
+}
+
 /** The `perf-check` section: did a 0.1 s `perf record -e major-faults -c 1 -d -a` work, and if not, why. */
 export function parsePerfCheck(s: Section): { ok: boolean; reason: string } {
   if (s.attrs.ok === '1') return { ok: true, reason: 'perf record -e major-faults -c 1 -d -a works' };
   const why = s.attrs.reason ?? 'failed';
   if (why === 'missing') return { ok: false, reason: 'perf is not installed' };
   if (why === 'no-tmpdir') return { ok: false, reason: 'cannot create a temporary directory for the trial' };
+  const refused = perfRefusal(s.body);
+  if (refused) return { ok: false, reason: refused };
   const msg = toolMessage(s.body);
   return { ok: false, reason: `perf record failed (exit ${s.attrs.rc ?? '?'})${msg ? `: ${msg}` : ''}` };
 }

@@ -17,7 +17,7 @@ import {
 } from '../model/facts.js';
 import { parseBpftrace } from './bpftrace.js';
 import { parseMeminfo } from './meminfo.js';
-import { parseNodeSection, parsePerfCheck, toolMessage } from './node.js';
+import { parseNodeSection, parsePerfCheck, perfRefusal, toolMessage } from './node.js';
 import { parsePerfScript, type TracerOutput } from './perf-script.js';
 import { parseProcSections } from './proc.js';
 import { parsePsi } from './psi.js';
@@ -60,9 +60,17 @@ export function parseProbe(stdout: string, nonce: string): NodeInfo {
   return validate(nodeInfoSchema, nodeInfo(sections, 'probe'), 'probe');
 }
 
-/** The `counters` section of a rank snapshot: `grep -H` lines of /proc/vmstat and /proc/PID/io read_bytes. */
-function parseCounters(s: Section, t: number): { vmstat: Vmstat; readBytes: Record<string, number> } {
+/**
+ * The `counters` section of a rank snapshot: `grep -H` lines of /proc/vmstat, /proc/PID/io read_bytes and
+ * (version 2) the non-zero VmSwap lines of /proc/PID/status.
+ */
+function parseCounters(
+  s: Section,
+  t: number,
+  withSwap: boolean,
+): { vmstat: Vmstat; readBytes: Record<string, number>; vmSwapKb?: Record<string, number> } {
   const readBytes: Record<string, number> = {};
+  const vmSwapKb: Record<string, number> = {};
   const vm: string[] = [];
   bodyLines(s.body).forEach((line, i) => {
     const w = `counters i=${s.attrs.i ?? '?'} (line ${s.line + i + 1})`;
@@ -71,10 +79,22 @@ function parseCounters(s: Section, t: number): { vmstat: Vmstat; readBytes: Reco
       return;
     }
     const m = /^\/proc\/(\d+)\/io:read_bytes: (\d+)$/.exec(line);
-    if (!m) throw parseFailed(`${w}: unexpected line ${JSON.stringify(line.slice(0, 100))}`);
-    readBytes[m[1] ?? ''] = intField(m[2], w);
+    if (m) {
+      readBytes[m[1] ?? ''] = intField(m[2], w);
+      return;
+    }
+    const sw = /^\/proc\/(\d+)\/status:VmSwap:\s+(\d+) kB$/.exec(line);
+    if (sw && withSwap) {
+      vmSwapKb[sw[1] ?? ''] = intField(sw[2], w);
+      return;
+    }
+    throw parseFailed(`${w}: unexpected line ${JSON.stringify(line.slice(0, 100))}`);
   });
-  return { vmstat: parseVmstat(vm.join('\n'), t, `counters i=${s.attrs.i ?? '?'} vmstat`), readBytes };
+  return {
+    vmstat: parseVmstat(vm.join('\n'), t, `counters i=${s.attrs.i ?? '?'} vmstat`),
+    readBytes,
+    ...(withSwap ? { vmSwapKb } : {}),
+  };
 }
 
 function psiPair(sections: readonly Section[], step: string): Psi[] | null {
@@ -91,7 +111,7 @@ function psiPair(sections: readonly Section[], step: string): Psi[] | null {
 
 /**
  * Output of `rank NONCE SAMPLE_SECONDS`: node info, SAMPLE_SECONDS+1 snapshots one second apart (every process's
- * stat and io read_bytes, /proc/vmstat counters), PSI at start and end, and /proc/meminfo.
+ * stat, io read_bytes and, from version 2, VmSwap; /proc/vmstat counters), PSI at start and end, and /proc/meminfo.
  */
 export function parseRank(stdout: string, nonce: string): RankFacts {
   const sections = splitSections(stdout, nonce);
@@ -101,6 +121,8 @@ export function parseRank(stdout: string, nonce: string): RankFacts {
   const psiPhases = sections.filter((s) => s.name === 'psi');
   if (psiPhases.length !== 2) throw parseFailed(`rank: expected psi phase=start and phase=end, found ${psiPhases.length} psi sections`);
   const psi = psiPair(psiPhases, 'rank');
+  const begin0 = sections[0] as Section;
+  const withSwap = begin0.attrs.version !== undefined && numAttr(begin0, 'version') >= 2;
   const snapshots: RankFacts['snapshots'] = [];
   const vmstat: Vmstat[] = [];
   for (let k = 0; k < sections.length; k++) {
@@ -111,11 +133,16 @@ export function parseRank(stdout: string, nonce: string): RankFacts {
     const t = numAttr(s, 'uptime');
     const c = sections[k + 1];
     if (!c || c.name !== 'counters' || c.attrs.i !== s.attrs.i) throw parseFailed(`rank: snapshot i=${i} at line ${s.line} has no counters section after it`);
-    const counters = parseCounters(c, t);
-    snapshots.push({ t, procs: parseStatDump(s.body, `snapshot i=${i}`), readBytes: counters.readBytes });
+    const counters = parseCounters(c, t, withSwap);
+    snapshots.push({
+      t,
+      procs: parseStatDump(s.body, `snapshot i=${i}`),
+      readBytes: counters.readBytes,
+      ...(counters.vmSwapKb ? { vmSwapKb: counters.vmSwapKb } : {}),
+    });
     vmstat.push(counters.vmstat);
   }
-  const begin = sections[0] as Section;
+  const begin = begin0;
   const expected = begin.attrs.seconds === undefined ? undefined : numAttr(begin, 'seconds') + 1;
   if (expected !== undefined && snapshots.length !== expected) {
     throw parseFailed(`rank: ${snapshots.length} snapshots, expected ${expected}`);
@@ -143,6 +170,11 @@ function attemptReason(s: Section, tier: Tier): string {
       return 'cannot create a temporary directory';
     case 'script-failed':
       return `perf script failed (exit ${s.attrs.rc ?? '?'})${suffix}`;
+    case 'failed': {
+      const refused = perfRefusal(s.body);
+      if (TOOL_OF[tier] === 'perf' && refused) return refused;
+      return `${TOOL_OF[tier] || tier} failed (exit ${s.attrs.rc ?? '?'})${suffix}`;
+    }
     default:
       return `${TOOL_OF[tier] || tier} failed (exit ${s.attrs.rc ?? '?'})${suffix}`;
   }
@@ -214,12 +246,14 @@ export function parseCapture(stdout: string, nonce: string): CaptureFacts {
   };
   const vmstat = [vm('start'), vm('end')];
   const pidsGone = sections.filter((s) => s.name === 'pid-gone').map((s) => intField(s.attrs.pid, `pid-gone at line ${s.line}`));
+  const pidsExited = sections.filter((s) => s.name === 'pid-exited').map((s) => intField(s.attrs.pid, `pid-exited at line ${s.line}`));
 
   const facts: CaptureFacts = {
     tier,
     requested: requested.data,
     ...(target ? { target } : {}),
     pidsGone,
+    ...(pidsExited.length > 0 ? { pidsExited } : {}),
     attempts,
     seconds,
     samples,

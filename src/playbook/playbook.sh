@@ -16,9 +16,9 @@
 # was cut. Sections, in order:
 #   probe:   begin, node, perf-check, end
 #   rank:    begin, node, perf-check, meminfo, psi phase=start, then for i in 0..SAMPLE_SECONDS:
-#            snap i= uptime= (head -v dump of /proc/PID/stat), counters i= (grep -H of /proc/vmstat and
-#            /proc/PID/io), then psi phase=end, end
-#   capture: begin, pid-gone*, then interleaved: proc + pstat/cmdline/status/user/cgroup/maps per given pid
+#            snap i= uptime= (head -v dump of /proc/PID/stat), counters i= (grep -H of /proc/vmstat,
+#            /proc/PID/io read_bytes and the non-zero VmSwap lines of /proc/PID/status), then psi phase=end, end
+#   capture: begin, pid-gone*, then interleaved: proc + pstat/cmdline/status/user/cgroup/maps/smaps per given pid
 #            (when=during, read 0.5 s into the window) and attempt* (one per tier tried; `! ` lines are the
 #            tool's messages); then vmstat phase=start, tracer, samples (the tracer's own line format, named by
 #            format=), samples-end, vmstat phase=end, proc... (when=after: other pids seen in the samples), end
@@ -213,7 +213,8 @@ pft_step_probe() {
 
 pft_step_rank() {
 	rk_s=$1
-	pft_mark "begin step=rank version=1 seconds=$rk_s"
+	# version 2: counters carry VmSwap.
+	pft_mark "begin step=rank version=2 seconds=$rk_s"
 	pft_find_tools
 	pft_node
 	pft_perf_check
@@ -234,7 +235,10 @@ pft_step_rank() {
 		# is always kept, and the output halves.
 		head -v -c 4096 /proc/[0-9]*/stat 2>/dev/null | cut -d ' ' -f 1-28
 		pft_mark "counters i=$rk_i"
-		grep -H -E '^(read_bytes:|pgmajfault |pswpin |pswpout )' /proc/vmstat /proc/[0-9]*/io 2>/dev/null
+		# Per-process swap growth: VmSwap (anonymous memory in swap; not shmem). Only non-zero lines, so a
+		# pid without one had none (kernel threads have no VmSwap line at all).
+		grep -H -E '^(read_bytes:|pgmajfault |pswpin |pswpout |VmSwap:[[:space:]]*[1-9])' \
+			/proc/vmstat /proc/[0-9]*/io /proc/[0-9]*/status 2>/dev/null
 		[ "$rk_i" -ge "$rk_s" ] && break
 		wait "$PFT_NAP"
 		PFT_NAP=
@@ -310,6 +314,12 @@ pft_details() {
 	pft_lines '|' "/proc/$dt_p/cgroup" 200
 	pft_mark "maps pid=$dt_p"
 	head -n "$PFT_MAX_MAPS_LINES" "/proc/$dt_p/maps" 2>/dev/null
+	# Swap per mapping, only mappings with some: `START KB` (START in hex as maps prints it). Unlike VmSwap this
+	# counts shared memory (tmpfs, /dev/shm, SysV) too. Needs the same access as maps.
+	pft_mark "smaps pid=$dt_p"
+	sed -n -e '/^[0-9a-f][0-9a-f]*-[0-9a-f][0-9a-f]* /{s/-.*//;h;}' \
+		-e '/^Swap:[[:space:]]*[1-9][0-9]* kB/{s/^Swap:[[:space:]]*\([0-9]*\) kB.*/\1/;H;x;s/\n/ /p;}' \
+		"/proc/$dt_p/smaps" 2>/dev/null | head -n "$PFT_MAX_MAPS_LINES"
 	return 0
 }
 
@@ -331,6 +341,19 @@ pft_filter_pids() {
 	PFT_PIDS_CSV=$fp_csv
 	if [ -n "$PFT_PIDS" ]; then PFT_TARGET=pids; else PFT_TARGET=all; fi
 	return $fp_dropped
+}
+
+# pft_exited: the given pids that exited (or are zombies) since the capture started, as pid-exited markers.
+pft_exited() {
+	for ex_p in $PFT_PIDS; do
+		ex_s=
+		if pft_read1 "/proc/$ex_p/stat"; then
+			ex_s=${rd_v##*) }
+			ex_s=${ex_s%% *}
+		fi
+		case $ex_s in '' | Z | X) pft_mark "pid-exited pid=$ex_p" ;; esac
+	done
+	return 0
 }
 
 pft_details_given() {
@@ -449,6 +472,7 @@ END { clear(@pft_a); clear(@pft_f); }"
 		fi
 		;;
 	esac
+	pft_exited
 	pft_mark "attempt tier=$tr_t ok=1 rc=$tr_rc"
 	pft_lines '! ' "$tr_err" 20
 	[ -s "$PFT_DIR/script.err" ] && pft_lines '! ' "$PFT_DIR/script.err" 20
@@ -514,6 +538,7 @@ pft_step_capture() {
 	pft_details_given during
 	wait "$cp_sl"
 	PFT_TPID=
+	pft_exited
 	pft_vm_read
 	pft_vm_print end "$vm_up" "$vm_txt"
 	pft_mark "end step=capture status=ok"

@@ -4,7 +4,7 @@ import { bodyLines, intField, parseFailed, type Section } from './sections.js';
 import { parseStat } from './stat.js';
 
 /** Sub-sections the playbook prints for one process after `proc pid=P alive=1`. */
-const PARTS = ['pstat', 'cmdline', 'status', 'user', 'cgroup', 'maps'] as const;
+const PARTS = ['pstat', 'cmdline', 'status', 'user', 'cgroup', 'maps', 'smaps'] as const;
 type Part = (typeof PARTS)[number];
 
 function isPart(name: string): name is Part {
@@ -20,8 +20,22 @@ function pipedLines(s: Section): string[] {
 }
 
 /**
+ * The `smaps` section: `START KB` per mapping that has something in swap (START in hex, as maps prints it).
+ * Empty when nothing is in swap or smaps was unreadable (another user's process without root).
+ */
+export function parseSmapsSwap(s: Section): Record<string, number> {
+  const out: Record<string, number> = {};
+  bodyLines(s.body).forEach((line, i) => {
+    const m = /^([0-9a-f]{1,16}) (\d+)$/.exec(line);
+    if (!m) throw parseFailed(`smaps section at line ${s.line}: line ${i + 1} is not "START KB": ${JSON.stringify(line.slice(0, 80))}`);
+    out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
+  });
+  return out;
+}
+
+/**
  * Builds the per-process details of a capture from its `proc` / `pstat` / `cmdline` / `status` / `user` /
- * `cgroup` / `maps` sections. A pid marked `alive=0` (gone before it could be read) is left out; a process that
+ * `cgroup` / `maps` / `smaps` sections. A pid marked `alive=0` (gone before it could be read) is left out; a process that
  * vanished while it was read keeps whatever was read (comm '' when its stat could not be read).
  */
 export function parseProcSections(sections: readonly Section[]): Record<string, ProcDetail> {
@@ -65,6 +79,8 @@ export function parseProcSections(sections: readonly Section[]): Record<string, 
       cgroup: p.cgroup ? pipedLines(p.cgroup) : [],
       vmSwapKb,
       maps,
+      // smaps needs the same access as maps: a live process always has mappings, so no maps means neither was readable.
+      ...(p.smaps && maps.length > 0 ? { smapsSwapKb: parseSmapsSwap(p.smaps) } : {}),
     };
   }
   return out;

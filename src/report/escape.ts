@@ -10,9 +10,18 @@ export type OutputFormat = 'markdown' | 'mrkdwn' | 'html' | 'text';
 const MD_SPECIAL = /[\\`*_{}[\]<>#|~&!@$]|:(?=\/\/)/g;
 
 export function escapeMarkdown(s: string): string {
-  return replaceControl(s)
-    .replace(MD_SPECIAL, (c) => `\\${c}`)
-    .replace(/www\./gi, (m) => `${m.slice(0, 3)}\\.`);
+  return (
+    replaceControl(s)
+      // Whitespace at either end means nothing in rendered Markdown, but four leading spaces can start a code block
+      // and two trailing ones a line break.
+      .trim()
+      .replace(MD_SPECIAL, (c) => `\\${c}`)
+      .replace(/www\./gi, (m) => `${m.slice(0, 3)}\\.`)
+      // A value may begin a list item's text ("- {{path}} is being read"): a leading list marker there would nest a
+      // list, and a leading "=" or "-" run could underline a heading.
+      .replace(/^[-+=]/, (c) => `\\${c}`)
+      .replace(/^(\d+)([.)])/, '$1\\$2')
+  );
 }
 
 /** Slack mrkdwn: only &, < and > are special (they build mentions and links). */

@@ -29,9 +29,10 @@ export const helpers: Record<string, Handlebars.HelperDelegate> = {
     if (typeof v !== 'number' || !Number.isFinite(v)) return '–';
     return (v / 1e6).toFixed(1);
   },
-  /** kB → MiB. */
+  /** kB → MiB; "<1" for a little that would round to 0. */
   kbToMib(v: unknown) {
     if (typeof v !== 'number' || !Number.isFinite(v)) return '–';
+    if (v > 0 && v < 512) return '<1';
     return (v / 1024).toFixed(0);
   },
   /** 0.812 → "81%". */
@@ -44,11 +45,20 @@ export const helpers: Record<string, Handlebars.HelperDelegate> = {
     if (typeof v !== 'number' || !Number.isFinite(v)) return '–';
     return `${(v / 1000).toFixed(1)} s`;
   },
-  /** A series of numbers → sparkline, scaled to its own maximum. */
-  spark(v: unknown) {
+  /** kB → signed MiB: "+12", "-3", "+<1", "0". */
+  signedMib(v: unknown) {
+    if (typeof v !== 'number' || !Number.isFinite(v)) return '–';
+    const mib = Math.round(v / 1024);
+    if (mib === 0) return v > 0 ? '+<1' : v < 0 ? '-<1' : '0';
+    return mib > 0 ? `+${mib}` : String(mib);
+  },
+  /** A series of numbers → sparkline, scaled to `scale` when given (a shared scale), else to its own maximum. */
+  spark(v: unknown, ...rest: unknown[]) {
     if (!Array.isArray(v) || v.length === 0) return '';
     const nums = v.map((x) => (typeof x === 'number' && Number.isFinite(x) ? x : 0));
-    const max = Math.max(...nums);
+    // The last argument is always Handlebars' options object.
+    const scale = rest.length > 1 ? rest[0] : undefined;
+    const max = typeof scale === 'number' && Number.isFinite(scale) && scale > 0 ? scale : Math.max(...nums);
     if (max <= 0) return SPARK[0]!.repeat(nums.length);
     return nums.map((x) => SPARK[Math.min(SPARK.length - 1, Math.floor((x / max) * (SPARK.length - 1) + 0.5))]).join('');
   },
@@ -82,7 +92,8 @@ export function loadTemplates(dir: string = templatesDir): TemplateSet {
   // `{{> partial}}` is resolved from the same directory on first use.
   hb.registerHelper('include', function (this: unknown, name: string) {
     if (typeof name !== 'string') throw new TriageError('template_missing', 'include needs a template name');
-    return compile(name)(this, { helpers: hb.helpers, partials: hb.partials });
+    // The including line ends the text, so the included file's final newline would leave a blank line.
+    return compile(name)(this, { helpers: hb.helpers, partials: hb.partials }).replace(/\n+$/, '');
   });
 
   return {

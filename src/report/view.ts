@@ -1,6 +1,7 @@
+import { MAJORITY_SHARE, SHMEM_NOTE_SHARE } from '../analysis/verdict.js';
 import type { Tier } from '../model/facts.js';
 import type { TriageResult, Trigger } from '../model/triage.js';
-import type { VerdictKind } from '../model/verdict.js';
+import type { ProcessRank, SystemMemory, VerdictKind, Who } from '../model/verdict.js';
 
 /**
  * The report's view model: plain data, nothing formatted that a template could format itself.
@@ -45,10 +46,53 @@ export function describeTrigger(t: Trigger): string {
   }
 }
 
+/** Where a process runs, as an SRE names it: container and pod, else systemd unit, else the cgroup path. */
+export function whereOf(who: Who | null): string {
+  if (!who) return '';
+  const pod = who.podUid ? `pod ${who.podUid}` : null;
+  if (who.container) return [`container ${who.container.slice(0, 12)}`, pod].filter(Boolean).join(' · ');
+  if (who.unit) return who.unit;
+  if (pod) return pod;
+  return who.cgroup && who.cgroup !== '/' ? who.cgroup : '';
+}
+
+const SPARK = '▁▂▃▄▅▆▇█';
+
+/**
+ * The node's per-second rate against the alert threshold. Sparklines share one scale, from 0 to the larger
+ * of the threshold and the highest rate shown, so bars of different rows compare and the threshold has a
+ * fixed height.
+ */
+function rateScale(system: SystemMemory | null, processes: readonly ProcessRank[]) {
+  if (!system) return null;
+  const peak = Math.max(0, ...system.series);
+  const top = Math.max(peak, system.alertThresholdPerSec, ...processes.flatMap((p) => p.series));
+  const level = top > 0 ? Math.min(SPARK.length - 1, Math.floor((system.alertThresholdPerSec / top) * (SPARK.length - 1) + 0.5)) : 0;
+  return {
+    max: top,
+    peak,
+    seconds: system.series.length,
+    secondsAbove: system.series.filter((x) => x > system.alertThresholdPerSec).length,
+    above: system.pgmajfaultPerSec > system.alertThresholdPerSec,
+    thresholdGlyph: SPARK[level]!,
+  };
+}
+
+/** Share of the evidence in shared memory: of the resolved faults, else of what the processes have in swap. */
+function shmemShare(a: TriageResult['analysis']): number {
+  if (!a) return 0;
+  const faults = a.mappings.filter((m) => m.kind === 'shmem').reduce((n, m) => n + m.faults, 0);
+  if (a.capture.resolved > 0) return faults / a.capture.resolved;
+  const swapped = a.swapped ?? [];
+  const total = swapped.reduce((n, m) => n + m.swapKb, 0);
+  return total > 0 ? swapped.filter((m) => m.kind === 'shmem').reduce((n, m) => n + m.swapKb, 0) / total : 0;
+}
+
 export function reportView(r: TriageResult, reportUrl: string | null) {
   const v = r.verdict;
   const a = r.analysis;
   const totalMs = Date.parse(r.finishedAt) - Date.parse(r.startedAt);
+  const forced = a?.capture.requested !== undefined && a.capture.requested !== 'auto' ? a.capture.requested : null;
   return {
     node: r.node,
     address: r.address,
@@ -56,7 +100,8 @@ export function reportView(r: TriageResult, reportUrl: string | null) {
     kind: v.kind,
     kindTitle: KIND_TITLE[v.kind],
     confidence: v.confidence,
-    confidenceWhy: v.confidence ? CONFIDENCE_WHY[v.confidence] : null,
+    // A quiet verdict rests on the kernel's own counter, whatever the tracer.
+    confidenceWhy: v.kind === 'quiet' ? 'the kernel\'s pgmajfault counter' : v.confidence ? CONFIDENCE_WHY[v.confidence] : null,
     finishedAt: r.finishedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC').replace(/Z$/, ' UTC'),
     trigger: describeTrigger(r.trigger),
     reportUrl,
@@ -73,14 +118,18 @@ export function reportView(r: TriageResult, reportUrl: string | null) {
     processes: (a?.processes ?? []).map((p) => ({
       pid: p.pid,
       comm: p.comm,
-      where: p.who?.unit ?? (p.who?.container ? `container ${p.who.container.slice(0, 12)}` : null) ?? p.who?.cgroup ?? '',
+      where: whereOf(p.who),
       user: p.who?.user ?? (p.who?.uid != null ? String(p.who.uid) : ''),
       cmdline: p.who?.cmdline ?? '',
+      cgroup: p.who?.cgroup ?? '',
       majfltPerSec: p.majfltPerSec,
       readBytesPerSec: p.readBytesPerSec,
       swapKb: p.swapKb,
+      swapGrowthKb: p.swapGrowthKb ?? null,
       series: p.series,
     })),
+    rate: a ? rateScale(a.system, a.processes) : null,
+    swapped: a?.swapped ?? [],
     mappings: (a?.mappings ?? []).slice(0, 15).map((m) => ({
       label: m.pid ? `${m.label} of pid ${m.pid}` : m.label,
       kind: m.kind,
@@ -95,12 +144,24 @@ export function reportView(r: TriageResult, reportUrl: string | null) {
       ? {
           ...a.capture,
           tierText: TIER_TEXT[a.capture.tier],
-          unavailable: a.capture.unavailable.map((u) => ({ tier: u.tier, reason: u.reason })),
+          allFaults: a.capture.majorSamples < a.capture.samples,
+          forced,
+          target: a.capture.target ?? null,
+          unavailable: a.capture.unavailable.map((u) => ({ tier: u.tier, tierText: TIER_TEXT[u.tier], reason: u.reason })),
         }
       : null,
     shares: a?.shares ?? null,
     nextSteps: `next-steps/${v.kind}.md.hbs`,
-    verdict: { pid: v.pid, comm: v.comm, path: v.path, kind: v.kind },
+    majorityPct: Math.round(MAJORITY_SHARE * 100),
+    verdict: {
+      pid: v.pid,
+      comm: v.comm,
+      path: v.path,
+      kind: v.kind,
+      confidence: v.confidence,
+      tracer: v.tracer,
+      shmem: shmemShare(a) >= SHMEM_NOTE_SHARE,
+    },
   };
 }
 

@@ -28,7 +28,10 @@ describe('parseProbe', () => {
     ].join('\n');
     const info = parseProbe(out, NONCE);
     expect(info).toMatchObject({ uid: 1000, pageSize: 65536, perfEventParanoid: null, tmpfsMounts: ['/run/a b'] });
-    expect(info.perfMajorFaults).toEqual({ ok: false, reason: 'perf record failed (exit 255): Access to performance monitoring and observability operations is limited.' });
+    expect(info.perfMajorFaults).toEqual({
+      ok: false,
+      reason: 'perf refused (kernel.perf_event_paranoid too high for this user; needs root or CAP_PERFMON): Access to performance monitoring and observability operations is limited.',
+    });
   });
 
   it('needs the whole output, with the right nonce', () => {
@@ -96,7 +99,54 @@ describe('parseRank', () => {
   });
 });
 
+describe('parseRank, version 2: VmSwap per snapshot (real run while two swap thrashers ran)', () => {
+  const facts = parseRank(fixture('playbook-rank-swap.txt'), NONCE);
+
+  it('reads the non-zero VmSwap of each process per snapshot', () => {
+    expect(facts.snapshots.map((s) => [s.vmSwapKb?.['31948'], s.vmSwapKb?.['31950']])).toEqual([
+      [98848, 88],
+      [98772, 92],
+    ]);
+    // Processes with nothing in swap print no line: absent means none.
+    expect(facts.snapshots[0]!.procs.find((p) => p.pid === 1)).toBeDefined();
+    expect(facts.snapshots[0]!.vmSwapKb?.['1']).toBeUndefined();
+  });
+
+  it('leaves vmSwapKb out for version 1 output, which did not read it', () => {
+    expect(parseRank(fixture('playbook-rank.txt'), NONCE).snapshots.every((s) => s.vmSwapKb === undefined)).toBe(true);
+  });
+
+  it('rejects a VmSwap line in version 1 output, and a malformed one', () => {
+    const v1 = fixture('playbook-rank.txt').replace('/proc/vmstat:pgmajfault', '/proc/1/status:VmSwap:\t  12 kB\n/proc/vmstat:pgmajfault');
+    expect(parseError(() => parseRank(v1, NONCE)).message).toMatch(/unexpected line/);
+    const bad = fixture('playbook-rank-swap.txt').replace('VmSwap:\t   98848 kB', 'VmSwap:\t   lots');
+    expect(parseError(() => parseRank(bad, NONCE)).message).toMatch(/counters i=0.*unexpected line/);
+  });
+});
+
 describe('parseCapture', () => {
+  it('smaps Swap per mapping, shared memory included, unlike VmSwap (real run, tier none)', () => {
+    const c = parseCapture(fixture('playbook-capture-none-swap.txt'), NONCE);
+    const anon = c.procs['31948']!;
+    const shm = c.procs['31950']!;
+    expect(anon).toMatchObject({ comm: 'pft-anonthrash', vmSwapKb: 98752 });
+    expect(anon.smapsSwapKb?.['7ff7d1e00000']).toBe(98696);
+    // The /dev/shm mapping holds ~97 MiB of swap that VmSwap (88 kB) does not show.
+    expect(shm).toMatchObject({ comm: 'pft-shmthrash', vmSwapKb: 88 });
+    expect(shm.smapsSwapKb?.['7f531b13d000']).toBe(99252);
+    expect(shm.maps.find((m) => m.start === 0x7f531b13d000)?.path).toBe('/dev/shm/pft-test-31928-a7997063');
+  });
+
+  it('smaps lines must be "START KB"', () => {
+    const bad = fixture('playbook-capture-none-swap.txt').replace('7ff7d1e00000 98696', '7ff7d1e00000 Swap: 98696 kB');
+    expect(parseError(() => parseCapture(bad, NONCE)).message).toMatch(/smaps section at line \d+: line \d+ is not "START KB"/);
+  });
+
+  it('no smaps figures when maps were unreadable (another user\'s process)', () => {
+    const c = parseCapture(fixture('playbook-capture-fallback-nobody.txt'), NONCE);
+    expect(c.procs['27793']?.smapsSwapKb).toBeUndefined();
+  });
+
   it('perf tier on a pid: exact major-fault addresses and the maps read during the window', () => {
     const c = parseCapture(fixture('playbook-capture-perf-pid.txt'), NONCE);
     expect(c).toMatchObject({ tier: 'perf', requested: 'auto', target: 'pids', pidsGone: [], seconds: 1, lost: 0 });
@@ -150,7 +200,11 @@ describe('parseCapture', () => {
     const c = parseCapture(fixture('playbook-capture-fallback-nobody.txt'), NONCE);
     expect(c.tier).toBe('none');
     expect(c.attempts).toEqual([
-      { tier: 'perf', ok: false, reason: 'perf failed (exit 255): Access to performance monitoring and observability operations is limited.' },
+      {
+        tier: 'perf',
+        ok: false,
+        reason: 'perf refused (kernel.perf_event_paranoid is 2; needs root or CAP_PERFMON): Access to performance monitoring and observability operations is limited.',
+      },
       { tier: 'bpftrace', ok: false, reason: 'bpftrace is not installed' },
       { tier: 'tracepoint', ok: false, reason: 'perf failed (exit 129): No permissions to read /sys/kernel/tracing/events/exceptions/page_fault_user' },
       { tier: 'none', ok: true, reason: 'no tracer: /proc evidence only' },
