@@ -1,0 +1,115 @@
+import type { Admission } from '../dispatch/dispatcher.js';
+import type { TemplateSet } from '../report/templates.js';
+import { templates } from '../report/templates.js';
+import type { TriageView } from '../server/views.js';
+import { WINDOW_MAX, WINDOW_MIN } from './command.js';
+import { codeText, render, slackTime } from './messages.js';
+import { SECTION_TEXT_MAX, cutText } from './wire.js';
+
+/**
+ * The bot's answers to the slash command and to buttons, shown only to the person who asked
+ * (ephemeral). Wording lives in templates/slack/; every answer says what would work instead.
+ */
+
+/** Names listed in an answer before "and N more". */
+const NODES_LISTED = 30;
+
+export interface AnswerContext {
+  command: string;
+  nodes: readonly string[];
+  sampleSeconds: number;
+  captureSeconds: number;
+  restricted: boolean;
+}
+
+const answer = (set: TemplateSet, name: string, view: object): string => cutText(render(set, name, view), SECTION_TEXT_MAX);
+
+const listed = (nodes: readonly string[]) => ({
+  names: nodes.slice(0, NODES_LISTED).map((n) => codeText(n)),
+  more: Math.max(0, nodes.length - NODES_LISTED),
+  example: nodes[0] ?? 'NODE',
+});
+
+export function helpAnswer(ctx: AnswerContext, set: TemplateSet = templates()): string {
+  return answer(set, 'help.mrkdwn.hbs', {
+    command: ctx.command,
+    sampleSeconds: ctx.sampleSeconds,
+    captureSeconds: ctx.captureSeconds,
+    min: WINDOW_MIN,
+    max: WINDOW_MAX,
+    restricted: ctx.restricted,
+    ...listed(ctx.nodes),
+  });
+}
+
+export interface NodeLine {
+  name: string;
+  local: boolean;
+  last: TriageView | null;
+}
+
+export function nodesAnswer(ctx: AnswerContext, lines: readonly NodeLine[], set: TemplateSet = templates()): string {
+  return answer(set, 'nodes.mrkdwn.hbs', {
+    command: ctx.command,
+    count: lines.length,
+    nodes: lines.slice(0, NODES_LISTED).map((l) => ({
+      name: codeText(l.name),
+      local: l.local,
+      last: l.last ? { summary: codeText(l.last.verdict?.summary ?? l.last.status), at: slackTime(l.last.finishedAt ?? l.last.createdAt) } : null,
+    })),
+    more: Math.max(0, lines.length - NODES_LISTED),
+    example: lines[0]?.name ?? 'NODE',
+  });
+}
+
+/** `last NODE`: the newest finished triage, and the one running now if any. */
+export function lastAnswer(ctx: AnswerContext, node: string, finished: TriageView | null, current: TriageView | null, set: TemplateSet = templates()): string {
+  const v = finished?.verdict ?? null;
+  return answer(set, 'last.mrkdwn.hbs', {
+    command: ctx.command,
+    node,
+    triage: finished
+      ? {
+          id: finished.id,
+          summary: codeText(v?.summary ?? finished.status),
+          confidence: v?.confidence ?? null,
+          at: slackTime(finished.finishedAt ?? finished.createdAt),
+          reportUrl: finished.reportUrl,
+        }
+      : null,
+    current: current ? { id: current.id, status: current.status } : null,
+  });
+}
+
+export function admissionAnswer(ctx: AnswerContext, admission: Admission, where: 'channel' | 'thread', set: TemplateSet = templates()): string {
+  return answer(set, 'admitted.mrkdwn.hbs', {
+    command: ctx.command,
+    status: admission.status,
+    id: admission.id,
+    node: admission.node,
+    reason: 'reason' in admission ? admission.reason : null,
+    where,
+  });
+}
+
+export type Refusal =
+  | { kind: 'not_allowed' }
+  | { kind: 'unknown_node'; given: string }
+  | { kind: 'bad_argument'; given: string; problem: string; node: string | null }
+  | { kind: 'usage'; problem: string }
+  | { kind: 'shutting_down' }
+  | { kind: 'bad_button' };
+
+export function refusalAnswer(ctx: AnswerContext, refusal: Refusal, set: TemplateSet = templates()): string {
+  return answer(set, 'refused.mrkdwn.hbs', {
+    command: ctx.command,
+    kind: refusal.kind,
+    given: 'given' in refusal ? codeText(refusal.given, 80) : null,
+    // Our own wording, but it may quote the argument: escaped like the rest.
+    problem: 'problem' in refusal ? refusal.problem : null,
+    node: 'node' in refusal && refusal.node !== null ? refusal.node : null,
+    min: WINDOW_MIN,
+    max: WINDOW_MAX,
+    ...listed(ctx.nodes),
+  });
+}

@@ -1,0 +1,226 @@
+import type { SlackConfig } from '../config/schema.js';
+import type { Log } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { OutboxRow } from '../store/slack-outbox.js';
+import type { TriageStore } from '../store/triage-store.js';
+import { MESSAGE_GONE_ERRORS, PERMANENT_ERROR_HINTS, type Attempt, type SlackApi } from './client.js';
+import { outboxCallSchema, type MessageCall, type OutboxCall } from './outbox-call.js';
+
+/**
+ * Delivers the Slack outbox, one call at a time, oldest first (Slack allows about one message per
+ * second per channel anyway). A triage's calls go strictly in order. Per outcome:
+ * - ok: the row is sent; a posted triage message's channel and ts are stored on the triage;
+ * - 5xx, network error, temporary `ok:false`: tried again after an exponential backoff
+ *   (slack.retry), until slack.retry.giveUpAfterSeconds;
+ * - 429: tried again after its Retry-After, and no other call goes out before then;
+ * - permanent `ok:false` (channel_not_found, invalid_auth…): failed, logged with what to do, shown
+ *   on the triage, never tried again.
+ * Rows live in the store, so whatever is pending at a restart is delivered by the next process.
+ */
+
+type Method = 'chat.postMessage' | 'chat.update' | 'response_url';
+
+export interface WorkerDeps {
+  store: TriageStore;
+  api: SlackApi;
+  slack: SlackConfig;
+  log: Log;
+  metrics: Pick<Metrics, 'slackCalls'>;
+  now?: () => number;
+}
+
+/** With nothing due, the worker still looks every so often (a row's time may have been set by another path). */
+const IDLE_MS = 30_000;
+/** After an unexpected error (the store, a bug), pause before the next row. */
+const ERROR_PAUSE_MS = 1_000;
+
+export class OutboxWorker {
+  private readonly deps: WorkerDeps;
+  private readonly now: () => number;
+  private running: Promise<void> | undefined;
+  private closing = false;
+  private drainUntil = 0;
+  private pausedUntil = 0;
+  private wakeUp: (() => void) | undefined;
+
+  constructor(deps: WorkerDeps) {
+    this.deps = deps;
+    this.now = deps.now ?? Date.now;
+  }
+
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  /** Something was queued: look now. */
+  wake(): void {
+    this.wakeUp?.();
+  }
+
+  /**
+   * Stops after the call in flight, delivering what is due within `drainMs` first. What is left
+   * stays pending in the store for the next start.
+   */
+  async close(drainMs = 2000): Promise<void> {
+    this.closing = true;
+    this.drainUntil = this.now() + drainMs;
+    this.wake();
+    await this.running;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(0, ms));
+      timer.unref();
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    const { store, log } = this.deps;
+    for (;;) {
+      const now = this.now();
+      if (!store.open || (this.closing && now >= this.drainUntil)) return;
+      if (now < this.pausedUntil) {
+        if (this.closing) return;
+        await this.sleep(this.pausedUntil - now);
+        continue;
+      }
+      let row: OutboxRow | undefined;
+      try {
+        row = store.outbox.nextDue(now);
+        if (!row) {
+          if (this.closing) return;
+          const at = store.outbox.nextDueAt();
+          await this.sleep(at === undefined ? IDLE_MS : Math.min(IDLE_MS, at - now));
+          continue;
+        }
+        await this.deliver(row);
+      } catch (err) {
+        if (!store.open) return;
+        log.error({ err, outboxSeq: row?.seq }, 'Slack outbox: unexpected error');
+        await this.sleep(ERROR_PAUSE_MS);
+      }
+    }
+  }
+
+  private async deliver(row: OutboxRow): Promise<void> {
+    const { store, log } = this.deps;
+    const parsed = outboxCallSchema.safeParse(parseJson(row.callJson));
+    if (!parsed.success) {
+      store.outbox.markFailed(row.seq, this.now(), 'unreadable_outbox_row');
+      log.error({ outboxSeq: row.seq, triageId: row.triageId }, 'Slack outbox: a row could not be read; it is dropped');
+      return;
+    }
+    const call: OutboxCall = parsed.data;
+    if (call.kind === 'respond') {
+      const attempt = await this.deps.api.respond(call.url, call.body);
+      if (!store.open) return;
+      this.settle(row, 'response_url', attempt);
+      return;
+    }
+    const { method, args } = this.resolve(row, call);
+    const attempt = await this.deps.api.call(method, args);
+    if (!store.open) return; // closed under us: the row stays pending for the next start
+    if (attempt.ok && method === 'chat.postMessage' && call.isTriageMessage && row.triageId && attempt.ts) {
+      store.setSlackMessage(row.triageId, attempt.channel ?? String(args.channel), attempt.ts);
+    }
+    if (!attempt.ok && method === 'chat.update' && MESSAGE_GONE_ERRORS.has(attempt.reason) && row.triageId) {
+      // Someone deleted the start message: forget it, and post the verdict as a new message.
+      this.deps.metrics.slackCalls.inc({ method, outcome: attempt.outcome });
+      log.warn({ triageId: row.triageId, error: attempt.reason }, 'Slack: the triage message is gone; posting the verdict as a new message');
+      store.setSlackMessage(row.triageId, null, null);
+      store.outbox.retryAt(row.seq, this.now(), attempt.reason, false);
+      return;
+    }
+    this.settle(row, method, attempt);
+  }
+
+  /** The concrete call for a message row, from the triage's message as it is now. */
+  private resolve(row: OutboxRow, call: MessageCall): { method: 'chat.postMessage' | 'chat.update'; args: Record<string, unknown> } {
+    const posted = row.triageId ? this.deps.store.get(row.triageId)?.slack : undefined;
+    const { text, blocks } = call.message;
+    if (call.updateTriageMessage && posted?.channel && posted.ts) {
+      return { method: 'chat.update', args: { channel: posted.channel, ts: posted.ts, text, blocks } };
+    }
+    const inThread = call.inTriageThread && posted?.channel && posted.ts ? posted : null;
+    const threadTs = inThread ? inThread.ts : call.threadTs;
+    return {
+      method: 'chat.postMessage',
+      args: {
+        channel: inThread?.channel ?? call.channel,
+        text,
+        blocks,
+        ...(threadTs ? { thread_ts: threadTs } : {}),
+        // The report link must not unfold into a preview of the report page.
+        unfurl_links: false,
+        unfurl_media: false,
+      },
+    };
+  }
+
+  private settle(row: OutboxRow, method: Method, attempt: Attempt): void {
+    const { store, log, metrics, slack } = this.deps;
+    const now = this.now();
+    metrics.slackCalls.inc({ method, outcome: attempt.outcome });
+    const ctx = { triageId: row.triageId, purpose: row.purpose, method, attempt: row.attempts + 1 };
+    if (attempt.ok) {
+      store.outbox.markSent(row.seq, now);
+      if (row.attempts > 0) log.info(ctx, `Slack ${method} delivered after ${row.attempts + 1} attempts`);
+      else log.debug(ctx, `Slack ${method} delivered`);
+      this.triageState(row.triageId, null);
+      return;
+    }
+    const giveUpAt = row.createdMs + slack.retry.giveUpAfterSeconds * 1000;
+    if (!attempt.retry || now >= giveUpAt) {
+      const error = attempt.retry ? `gave_up: ${attempt.reason}` : attempt.reason;
+      store.outbox.markFailed(row.seq, now, error);
+      const hint = PERMANENT_ERROR_HINTS[attempt.reason];
+      log.error(
+        { ...ctx, error: attempt.reason, hint },
+        attempt.retry
+          ? `Slack ${method} failed for ${slack.retry.giveUpAfterSeconds} s (${attempt.reason}); giving up on this message`
+          : `Slack ${method} failed: ${attempt.reason}${hint ? ` (${hint})` : ''}; not retried`,
+      );
+      this.triageState(row.triageId, error, true);
+      return;
+    }
+    let delayMs: number;
+    if (attempt.retryAfterMs !== undefined) {
+      delayMs = attempt.retryAfterMs;
+      // Slack's rate limit is the app's, not this message's: nothing else goes out before then either.
+      this.pausedUntil = Math.max(this.pausedUntil, now + delayMs);
+    } else {
+      delayMs = Math.min(slack.retry.maxSeconds * 1000, slack.retry.initialSeconds * 1000 * 2 ** row.attempts);
+    }
+    store.outbox.retryAt(row.seq, now + delayMs, attempt.reason);
+    // The first failure and every tenth are worth a warning; the rest would flood the log in an outage.
+    const level = row.attempts % 10 === 0 ? 'warn' : 'debug';
+    log[level]({ ...ctx, error: attempt.reason, retryInMs: Math.round(delayMs) }, `Slack ${method} failed (${attempt.reason}); retrying in ${(delayMs / 1000).toFixed(1)} s`);
+    this.triageState(row.triageId, attempt.reason);
+  }
+
+  /** The triage's Slack state follows its latest outcome; `error` is the permanent error, or the last transient one while pending. */
+  private triageState(triageId: string | null, error: string | null, failed = false): void {
+    if (!triageId) return;
+    const { store } = this.deps;
+    if (failed) {
+      store.setSlackState(triageId, 'failed', error);
+      return;
+    }
+    const pending = store.outbox.triageStates(triageId).pending;
+    store.setSlackState(triageId, pending > 0 ? 'pending' : 'sent', error);
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

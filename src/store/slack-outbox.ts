@@ -1,0 +1,140 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * The Slack outbox: every Slack call the bot means to make is a row here before it is made, so a
+ * crash, a restart or a Slack outage loses none. The delivery worker (src/slack/worker.ts) takes
+ * rows in order, one triage's rows strictly one after the other (a verdict must not overtake the
+ * start message it updates), and marks each sent, failed (permanently) or due again later.
+ */
+
+export type OutboxState = 'pending' | 'sent' | 'failed';
+
+export interface OutboxRow {
+  seq: number;
+  triageId: string | null;
+  /** What the call is for: start, verdict, resolved, respond. */
+  purpose: string;
+  /** The call as JSON text (src/slack/outbox-call.ts). */
+  callJson: string;
+  state: OutboxState;
+  attempts: number;
+  createdMs: number;
+  nextMs: number;
+  lastError: string | null;
+}
+
+interface Row {
+  seq: number;
+  triage_id: string | null;
+  purpose: string;
+  call_json: string;
+  state: OutboxState;
+  attempts: number;
+  created_ms: number;
+  next_ms: number;
+  last_error: string | null;
+}
+
+const toRow = (r: Row): OutboxRow => ({
+  seq: r.seq,
+  triageId: r.triage_id,
+  purpose: r.purpose,
+  callJson: r.call_json,
+  state: r.state,
+  attempts: r.attempts,
+  createdMs: r.created_ms,
+  nextMs: r.next_ms,
+  lastError: r.last_error,
+});
+
+// A row is eligible when no earlier row of the same triage is still pending.
+const ELIGIBLE = `state = 'pending' AND (triage_id IS NULL OR NOT EXISTS (
+  SELECT 1 FROM slack_outbox e WHERE e.triage_id = o.triage_id AND e.state = 'pending' AND e.seq < o.seq))`;
+
+export class SlackOutbox {
+  private readonly db: Database.Database;
+
+  constructor(db: Database.Database) {
+    this.db = db;
+  }
+
+  enqueue(row: { triageId: string | null; purpose: string; callJson: string; atMs: number }): number {
+    const r = this.db
+      .prepare(`INSERT INTO slack_outbox (triage_id, purpose, call_json, state, created_ms, next_ms) VALUES (?, ?, ?, 'pending', ?, ?)`)
+      .run(row.triageId, row.purpose, row.callJson, row.atMs, row.atMs);
+    return Number(r.lastInsertRowid);
+  }
+
+  /** The oldest eligible row due at `nowMs`. */
+  nextDue(nowMs: number): OutboxRow | undefined {
+    const r = this.db.prepare(`SELECT * FROM slack_outbox o WHERE ${ELIGIBLE} AND next_ms <= ? ORDER BY seq LIMIT 1`).get(nowMs) as Row | undefined;
+    return r && toRow(r);
+  }
+
+  /** When the next eligible row falls due (ms), or undefined when none is pending. */
+  nextDueAt(): number | undefined {
+    const r = this.db.prepare(`SELECT MIN(next_ms) AS at FROM slack_outbox o WHERE ${ELIGIBLE}`).get() as { at: number | null };
+    return r.at ?? undefined;
+  }
+
+  get(seq: number): OutboxRow | undefined {
+    const r = this.db.prepare('SELECT * FROM slack_outbox WHERE seq = ?').get(seq) as Row | undefined;
+    return r && toRow(r);
+  }
+
+  /** A triage's rows in order (tests, GET views). */
+  forTriage(triageId: string): OutboxRow[] {
+    return (this.db.prepare('SELECT * FROM slack_outbox WHERE triage_id = ? ORDER BY seq').all(triageId) as Row[]).map(toRow);
+  }
+
+  markSent(seq: number, atMs: number): void {
+    this.db.prepare(`UPDATE slack_outbox SET state = 'sent', attempts = attempts + 1, done_ms = ?, last_error = NULL WHERE seq = ?`).run(atMs, seq);
+  }
+
+  markFailed(seq: number, atMs: number, error: string): void {
+    this.db.prepare(`UPDATE slack_outbox SET state = 'failed', attempts = attempts + 1, done_ms = ?, last_error = ? WHERE seq = ?`).run(atMs, error, seq);
+  }
+
+  /** A failed attempt that may succeed later. `countAttempt` is false when the call was not really made. */
+  retryAt(seq: number, nextMs: number, error: string, countAttempt = true): void {
+    this.db.prepare(`UPDATE slack_outbox SET attempts = attempts + ?, next_ms = ?, last_error = ? WHERE seq = ?`).run(countAttempt ? 1 : 0, nextMs, error, seq);
+  }
+
+  /** Rewrites a pending row's call (an update whose message is gone becomes a new post). */
+  replaceCall(seq: number, callJson: string): void {
+    this.db.prepare(`UPDATE slack_outbox SET call_json = ? WHERE seq = ? AND state = 'pending'`).run(callJson, seq);
+  }
+
+  pendingCount(): number {
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM slack_outbox WHERE state = 'pending'`).get() as { n: number }).n;
+  }
+
+  /** Counts of a triage's rows by state. */
+  triageStates(triageId: string): Record<OutboxState, number> {
+    const rows = this.db.prepare('SELECT state, COUNT(*) AS n FROM slack_outbox WHERE triage_id = ? GROUP BY state').all(triageId) as { state: OutboxState; n: number }[];
+    const out: Record<OutboxState, number> = { pending: 0, sent: 0, failed: 0 };
+    for (const r of rows) out[r.state] = r.n;
+    return out;
+  }
+
+  /**
+   * Finished triages whose start message was queued but whose verdict never was: the bot stopped
+   * while they ran (they were marked interrupted). Their message still says "started".
+   */
+  startedWithoutVerdict(): string[] {
+    const rows = this.db
+      .prepare(
+        `SELECT t.id FROM triages t WHERE t.status IN ('done', 'failed')
+         AND EXISTS (SELECT 1 FROM slack_outbox s WHERE s.triage_id = t.id AND s.purpose = 'start')
+         AND NOT EXISTS (SELECT 1 FROM slack_outbox v WHERE v.triage_id = t.id AND v.purpose = 'verdict')
+         ORDER BY t.seq`,
+      )
+      .all() as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
+  /** Rows without a triage (ephemeral answers) are kept until the retention cut like triages. */
+  prune(beforeMs: number): number {
+    return this.db.prepare(`DELETE FROM slack_outbox WHERE triage_id IS NULL AND state != 'pending' AND created_ms < ?`).run(beforeMs).changes;
+  }
+}
