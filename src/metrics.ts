@@ -14,6 +14,15 @@ export const sshFailureReasons = ['unreachable', 'connect_timeout', 'auth_refuse
 
 const triggerKinds = ['alert', 'cli', 'slack', 'button'] as const;
 
+/** Slack API calls the outbox makes (response_url posts included), and what came back. */
+export const slackCallMethods = ['chat.postMessage', 'chat.update', 'response_url'] as const;
+export const slackCallOutcomes = ['ok', 'platform_error', 'transient_error', 'rate_limited', 'server_error', 'network_error'] as const;
+export type SlackCallOutcome = (typeof slackCallOutcomes)[number];
+
+/** Requests Slack sent to POST /slack/commands and /slack/interactions, by route and outcome. */
+export const slackRequestOutcomes = ['accepted', 'unauthorized', 'refused', 'invalid'] as const;
+export type SlackRequestOutcome = (typeof slackRequestOutcomes)[number];
+
 export interface Metrics {
   registry: Registry;
   webhooks: Counter<'outcome'>;
@@ -21,13 +30,15 @@ export interface Metrics {
   triages: Counter<'trigger' | 'verdict'>;
   duration: Histogram<'trigger'>;
   sshFailures: Counter<'reason'>;
+  slackCalls: Counter<'method' | 'outcome'>;
+  slackRequests: Counter<'route' | 'outcome'>;
 }
 
 /**
  * One registry per service (not prom-client's global one), so tests can build many apps.
  * `queueDepth` reads the dispatcher at scrape time.
  */
-export function createMetrics(sample: { queued: () => number; running: () => number }): Metrics {
+export function createMetrics(sample: { queued: () => number; running: () => number; slackPending?: () => number }): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pagefault_triage_' });
   const webhooks = new Counter({
@@ -77,10 +88,32 @@ export function createMetrics(sample: { queued: () => number; running: () => num
       this.set(sample.running());
     },
   });
+  const slackCalls = new Counter({
+    name: 'pagefault_triage_slack_calls_total',
+    help: 'Slack calls made by the outbox, by method and outcome (platform_error: ok:false, not retried).',
+    labelNames: ['method', 'outcome'],
+    registers: [registry],
+  });
+  const slackRequests = new Counter({
+    name: 'pagefault_triage_slack_requests_total',
+    help: 'Requests from Slack (slash command, buttons), by route and outcome.',
+    labelNames: ['route', 'outcome'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'pagefault_triage_slack_outbox_pending',
+    help: 'Slack calls recorded and not yet delivered (waiting for Slack, or for their turn).',
+    registers: [registry],
+    collect() {
+      this.set(sample.slackPending?.() ?? 0);
+    },
+  });
   // Zero series up front, so rate() and absent() work before the first event.
   for (const o of webhookOutcomes) webhooks.inc({ outcome: o }, 0);
   for (const o of alertOutcomes) alerts.inc({ outcome: o }, 0);
   for (const r of sshFailureReasons) sshFailures.inc({ reason: r }, 0);
   for (const t of triggerKinds) for (const v of verdictKindSchema.options) triages.inc({ trigger: t, verdict: v }, 0);
-  return { registry, webhooks, alerts, triages, duration, sshFailures };
+  for (const m of slackCallMethods) for (const o of slackCallOutcomes) slackCalls.inc({ method: m, outcome: o }, 0);
+  for (const r of ['commands', 'interactions']) for (const o of slackRequestOutcomes) slackRequests.inc({ route: r, outcome: o }, 0);
+  return { registry, webhooks, alerts, triages, duration, sshFailures, slackCalls, slackRequests };
 }

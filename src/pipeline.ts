@@ -111,7 +111,9 @@ export async function triageNode(config: Config, node: NodeConfig, trigger: Trig
     progress({ step: 'done' });
     return { ...base, finishedAt: new Date().toISOString(), timings, nodeInfo: rank.node, verdict, analysis };
   } catch (err) {
-    const e = signal.aborted && !(err instanceof TriageError && err.code !== 'connection_lost')
+    // Once the deadline or the caller aborted, a step's own `cancelled` (or a connection closed under it) is the
+    // abort's doing: say which abort it was.
+    const e = signal.aborted && !(err instanceof TriageError && err.code !== 'connection_lost' && err.code !== 'cancelled')
       ? abortReason(options.signal, deadlineMs, err)
       : asTriageError(err);
     progress({ step: 'done' });

@@ -11,10 +11,14 @@ import { createMetrics, sshFailureReasons, type Metrics } from './metrics.js';
 import type { TriageResult } from './model/triage.js';
 import { createLogNotifier } from './notify/log.js';
 import type { Notifier } from './notify/notifier.js';
+import { createSlackNotifier, type SlackNotifier } from './slack/notifier.js';
 import { triageNode } from './pipeline.js';
 import { renderReport } from './report/markdown.js';
 import { reportUrl, toTriageView, type TriageView } from './server/views.js';
 import { failureVerdict } from './store/failure-verdict.js';
+import { capEvidence, capReport } from './store/evidence-cap.js';
+import { startRetention } from './store/retention.js';
+import { completeWithRetry, storeWrite } from './store/store-errors.js';
 import { TriageStore, type RunOptions } from './store/triage-store.js';
 
 /**
@@ -38,6 +42,8 @@ export interface ServiceDeps {
   notifier?: Notifier;
   log?: Log;
   now?: () => Date;
+  /** How often the retention cleanup runs (default hourly); tests make it short. */
+  pruneEveryMs?: number;
 }
 
 export interface Service {
@@ -48,6 +54,8 @@ export interface Service {
   /** Base of report links: `server.publicUrl`, or the listening address once known. */
   publicUrl: string;
   readonly log: Log;
+  /** The Slack side (outbox, ephemeral answers) when `slack` is configured and no other notifier was injected. */
+  readonly slack: SlackNotifier | undefined;
   /** True while the service takes new triages (false once closing). */
   ready(): boolean;
   receiveWebhook(webhook: Webhook): WebhookAnswer;
@@ -60,19 +68,17 @@ export interface Service {
   close(graceSeconds?: number): Promise<void>;
 }
 
-const PRUNE_EVERY_MS = 6 * 3600 * 1000;
-
 export async function createService(config: Config, deps: ServiceDeps = {}): Promise<Service> {
   const log = deps.log ?? pino({ level: 'info' });
   const now = deps.now ?? (() => new Date());
-  const notifier = deps.notifier ?? createLogNotifier(log);
   const triage: TriageFn = deps.triage ?? triageNode;
   const render: RenderFn = deps.render ?? renderReport;
   const store = TriageStore.open(config.storage.path);
   let publicUrl = config.server.publicUrl ?? `http://${config.server.host}:${config.server.port}`;
+  const reportToken = config.server.reportToken;
   const view = (id: string): TriageView | undefined => {
     const r = store.get(id);
-    return r && toTriageView(r, publicUrl);
+    return r && toTriageView(r, publicUrl, reportToken);
   };
 
   async function notify(what: string, triageId: string | null, call: () => Promise<void>): Promise<void> {
@@ -120,7 +126,7 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
     if (started) await notify('triageStarted', id, () => notifier.triageStarted(started));
     const t0 = performance.now();
     const result = await runEngine(job, signal, now());
-    const url = reportUrl(publicUrl, id);
+    const url = reportUrl(publicUrl, id, reportToken);
     let markdown: string | null = null;
     try {
       markdown = render(result, { reportUrl: url });
@@ -132,13 +138,22 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
       log.warn({ triageId: id, node: node.name }, 'triage finished after the store closed; it stays marked interrupted');
       return;
     }
-    const stored = store.complete(id, {
-      status: verdict.kind === 'failed' ? 'failed' : 'done',
-      verdict,
-      finishedAt: now(),
-      reportMarkdown: markdown,
-      resultJson: JSON.stringify(result),
-    });
+    // storage.maxEvidenceBytes: a node cannot grow the store without bound; what was cut is said in the record.
+    const evidence = capEvidence(result, config.storage.maxEvidenceBytes);
+    const report = markdown === null ? null : capReport(markdown, config.storage.maxEvidenceBytes);
+    if (evidence.trim || report?.cut) log.warn({ triageId: id, node: node.name, evidenceTrimmed: evidence.trim, reportCut: report?.cut }, 'triage evidence over storage.maxEvidenceBytes: trimmed');
+    const stored = await completeWithRetry(
+      store,
+      id,
+      {
+        status: verdict.kind === 'failed' ? 'failed' : 'done',
+        verdict,
+        finishedAt: now(),
+        reportMarkdown: report?.markdown ?? null,
+        resultJson: evidence.json,
+      },
+      { log, signal },
+    );
     if (!stored) {
       log.warn({ triageId: id, node: node.name }, 'triage finished after it was marked interrupted; its result is discarded');
       return;
@@ -154,15 +169,20 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
   }
 
   const dispatcher = new Dispatcher({ triage: config.triage, store, execute: runTriage, log, now });
-  const metrics = createMetrics({ queued: () => dispatcher.queuedCount, running: () => dispatcher.runningCount });
+  const metrics = createMetrics({
+    queued: () => dispatcher.queuedCount,
+    running: () => dispatcher.runningCount,
+    slackPending: () => (store.open ? store.outbox.pendingCount() : 0),
+  });
+  const slack =
+    deps.notifier === undefined && config.slack
+      ? createSlackNotifier({ config, slack: config.slack, store, log, metrics, publicUrl: () => publicUrl })
+      : undefined;
+  const notifier: Notifier = deps.notifier ?? slack ?? createLogNotifier(log);
 
   recover(config, store, dispatcher, log, now());
-  const prune = (): void => {
-    const removed = store.prune(new Date(now().getTime() - config.storage.retentionDays * 86400 * 1000));
-    if (removed > 0) log.info({ removed, retentionDays: config.storage.retentionDays }, 'old triages pruned');
-  };
-  prune();
-  const pruneTimer = setInterval(prune, PRUNE_EVERY_MS).unref();
+  notifier.start?.();
+  const retention = startRetention({ store, retentionDays: config.storage.retentionDays, log, now, ...(deps.pruneEveryMs ? { everyMs: deps.pruneEveryMs } : {}) });
 
   let closing: Promise<void> | undefined;
 
@@ -172,6 +192,7 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
     store,
     dispatcher,
     log,
+    slack,
     get publicUrl() {
       return publicUrl;
     },
@@ -181,7 +202,7 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
     ready: () => dispatcher.isAccepting && store.open,
 
     receiveWebhook(webhook) {
-      const admitted = store.transaction(() => admitWebhook(webhook, config, dispatcher));
+      const admitted = storeWrite('record the alerts', () => store.transaction(() => admitWebhook(webhook, config, dispatcher)), dispatcher.checkpoint());
       for (const o of admitted.outcomes) metrics.alerts.inc({ outcome: o });
       if (webhook.truncatedAlerts > 0) {
         log.warn({ truncatedAlerts: webhook.truncatedAlerts, groupKey: webhook.groupKey }, 'Alertmanager truncated this notification: raise max_alerts on the receiver');
@@ -193,11 +214,11 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
     requestTriage(nodeName, trigger, options = {}) {
       const node = findNode(config.nodes, nodeName);
       if (!node) throw new TriageError('unknown_node', `there is no node "${nodeName}" in the inventory`);
-      return store.transaction(() => dispatcher.admitManual(node, trigger, options));
+      return storeWrite('record the triage', () => store.transaction(() => dispatcher.admitManual(node, trigger, options)), dispatcher.checkpoint());
     },
 
     getTriage: view,
-    listTriages: (filter) => store.list(filter).map((r) => toTriageView(r, publicUrl)),
+    listTriages: (filter) => store.list(filter).map((r) => toTriageView(r, publicUrl, reportToken)),
     getReport(id) {
       const markdown = store.report(id);
       const triage = markdown === undefined ? undefined : view(id);
@@ -206,9 +227,10 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
 
     close(graceSeconds = config.triage.shutdownGraceSeconds) {
       closing ??= (async () => {
-        clearInterval(pruneTimer);
+        retention.stop();
         const { finished, interrupted } = await dispatcher.close(graceSeconds * 1000);
         log.info({ finished: finished.length, interrupted: interrupted.length, queuedLeft: store.open ? store.unfinished().length : null }, 'dispatcher stopped');
+        await notifier.close?.();
         store.close();
       })();
       return closing;

@@ -15,14 +15,14 @@ export function instanceHost(instance: string): string {
  * or ssh.host.
  */
 export function matchNode(nodes: Config['nodes'], labels: Record<string, string>): NodeConfig | undefined {
+  // Once per alert, not once per node: a 200-alert webhook against 200 nodes would parse it 40,000 times.
+  const host = labels.instance === undefined ? undefined : instanceHost(labels.instance);
   for (const node of nodes) {
     if (node.match) {
       if (node.match.some((set) => Object.entries(set).every(([k, v]) => labels[k] === v))) return node;
       continue;
     }
-    const instance = labels.instance;
-    if (instance === undefined) continue;
-    const host = instanceHost(instance);
+    if (host === undefined) continue;
     if (host === node.name || (node.ssh && host === node.ssh.host)) return node;
   }
   return undefined;

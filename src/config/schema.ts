@@ -33,6 +33,12 @@ export const sshSchema = z.strictObject({
   passphrase: z.string().optional(),
   hostKey,
   sudo: z.boolean().default(false),
+  /**
+   * `stdin` sends the playbook on stdin to `sh -s` (nothing to install; through sudo that needs a sudoers rule for
+   * `timeout`, which is a root shell). `installed` runs the root-owned copy under /usr/local/lib/pagefault-triage
+   * (scripts/setup-node.sh), so sudoers can allow that one file and nothing else. Default: stdin. See SECURITY.md.
+   */
+  playbook: z.enum(['stdin', 'installed']).optional(),
   jumpHost: jumpHostSchema.optional(),
   connectTimeoutSeconds: seconds(10, 120),
   keepaliveSeconds: seconds(5, 60),
@@ -75,6 +81,46 @@ export const serverSchema = z.strictObject({
   publicUrl: z.url().optional(),
   webhookToken: z.string().min(16, 'webhookToken must be at least 16 characters').optional(),
   bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * Optional. When set, reading triages and reports needs `Authorization: Bearer <reportToken>`, or a link the bot
+   * signed with it (`?sig=`, what Slack and reportUrl carry). Unset: a triage's 128-bit id is its capability, and
+   * only loopback clients may list triages. See SECURITY.md.
+   */
+  reportToken: z.string().min(16, 'reportToken must be at least 16 characters').optional(),
+  /** Requests per client address and window on POST /alerts, and in all on /slack/*; past it: 429 with Retry-After. */
+  rateLimit: z
+    .strictObject({
+      windowSeconds: z.number().int().min(1).max(3600).default(60),
+      alerts: z.number().int().min(1).max(1_000_000).default(300),
+      slack: z.number().int().min(1).max(1_000_000).default(120),
+    })
+    .default(() => ({ windowSeconds: 60, alerts: 300, slack: 120 })),
+  /** A client must send its request headers within this time (slowloris). */
+  headersTimeoutSeconds: z.number().int().min(1).max(300).default(10),
+  /** A client must send its whole request (headers and body) within this time. */
+  requestTimeoutSeconds: z.number().int().min(1).max(600).default(30),
+  /** An idle keep-alive connection is closed after this time. */
+  keepAliveTimeoutSeconds: z.number().int().min(1).max(600).default(5),
+});
+
+export const storageSchema = z.strictObject({
+  path: z.string().default('./data'),
+  /** Triages (with their reports and evidence) older than this are deleted by a scheduled cleanup. */
+  retentionDays: z.number().int().min(1).max(3650).default(30),
+  /**
+   * Cap on the raw evidence (TriageResult JSON) stored per triage, and separately on its Markdown report. Past it
+   * the largest lists are trimmed and the stored record says what was cut.
+   */
+  maxEvidenceBytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024).default(2 * 1024 * 1024),
+});
+
+/** How the Slack outbox retries 5xx, network errors and 429s (fractions of a second allowed, for tests). */
+export const slackRetrySchema = z.strictObject({
+  /** First wait after a failed call; doubles on each failure. */
+  initialSeconds: z.number().min(0.01).max(600).default(2),
+  maxSeconds: z.number().min(0.01).max(3600).default(300),
+  /** A call still failing this long after it was queued is given up and reported on the triage. */
+  giveUpAfterSeconds: z.number().min(1).max(7 * 86400).default(86400),
 });
 
 export const slackSchema = z.strictObject({
@@ -83,13 +129,19 @@ export const slackSchema = z.strictObject({
   channel: z.string().min(1),
   apiUrl: z.url().default('https://slack.com/api/'),
   allowedUsers: z.array(z.string()).default([]),
+  /** The slash command as installed from config/slack-app-manifest.yaml; help texts name it. */
+  command: z
+    .string()
+    .regex(/^\/[a-z0-9_-]{1,31}$/, 'a slash command is "/" and 1-31 characters of a-z 0-9 _ -')
+    .default('/pagefault'),
+  /** One Slack API call's time limit. */
+  requestTimeoutSeconds: z.number().min(0.1).max(120).default(10),
+  retry: slackRetrySchema.default(() => slackRetrySchema.parse({})),
 });
 
 export const configSchema = z.strictObject({
   server: serverSchema.default(() => serverSchema.parse({})),
-  storage: z
-    .strictObject({ path: z.string().default('./data'), retentionDays: z.number().int().min(1).max(3650).default(30) })
-    .default(() => ({ path: './data', retentionDays: 30 })),
+  storage: storageSchema.default(() => storageSchema.parse({})),
   slack: slackSchema.optional(),
   playbook: playbookSchema.default(() => playbookSchema.parse({})),
   triage: z
@@ -129,3 +181,4 @@ export type SshConfig = z.infer<typeof sshSchema>;
 export type JumpHostConfig = z.infer<typeof jumpHostSchema>;
 export type PlaybookConfig = z.infer<typeof playbookSchema>;
 export type TracerChoice = z.infer<typeof tracerChoice>;
+export type SlackConfig = z.infer<typeof slackSchema>;

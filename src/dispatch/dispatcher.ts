@@ -5,6 +5,7 @@ import type { Trigger } from '../model/triage.js';
 import type { AlertTrigger } from '../intake/route-alert.js';
 import { failureVerdict } from '../store/failure-verdict.js';
 import { newTriageId } from '../store/ids.js';
+import { isStoreError, STORE_RETRY_MS } from '../store/store-errors.js';
 import type { RunOptions, TriageStore } from '../store/triage-store.js';
 import { cooldownReason, dedupKey, findDuplicate } from './admission.js';
 
@@ -52,6 +53,8 @@ export class Dispatcher {
   private readonly running = new Map<string, Running>();
   private readonly busyNodes = new Set<string>();
   private pumpScheduled = false;
+  /** Set while the store refuses writes: the queue is tried again when it fires. */
+  private storeRetry: NodeJS.Timeout | undefined;
   private accepting = true;
   private idleWaiters: (() => void)[] = [];
 
@@ -110,6 +113,17 @@ export class Dispatcher {
     return { status: 'queued', id, node: node.name };
   }
 
+  /**
+   * For a store transaction that may roll back (disk full): returns what puts the queue back as it was, so no
+   * job stays queued in memory whose row was never written. Nothing starts in between: starts wait for setImmediate.
+   */
+  checkpoint(): () => void {
+    const saved = [...this.queue];
+    return () => {
+      this.queue.splice(0, this.queue.length, ...saved);
+    };
+  }
+
   /** Puts back a triage a previous process left queued (already in the store). */
   resume(job: Job): void {
     this.queue.push(job);
@@ -150,14 +164,31 @@ export class Dispatcher {
         continue;
       }
       this.queue.splice(i, 1);
-      this.start(job);
+      if (!this.start(job)) {
+        // The store cannot be written (disk full, read-only): keep the job and its place, try again later.
+        this.queue.splice(i, 0, job);
+        this.storeRetry ??= setTimeout(() => {
+          this.storeRetry = undefined;
+          this.schedulePump();
+        }, STORE_RETRY_MS);
+        break;
+      }
     }
     this.notifyIdle();
   }
 
-  private start(job: Job): void {
+  /** False when the store could not record the start (the job did not start). */
+  private start(job: Job): boolean {
     const { store, execute, log } = this.deps;
-    if (!store.markRunning(job.id, this.now())) return; // ended while it waited
+    let marked: boolean;
+    try {
+      marked = store.markRunning(job.id, this.now());
+    } catch (err) {
+      if (!isStoreError(err)) throw err;
+      log.error({ triageId: job.id, node: job.node.name, err }, 'cannot start the triage: the store cannot be written; retrying');
+      return false;
+    }
+    if (!marked) return true; // ended while it waited
     const abort = new AbortController();
     this.busyNodes.add(job.node.name);
     const done = Promise.resolve()
@@ -165,7 +196,11 @@ export class Dispatcher {
       .catch((err: unknown) => {
         const e = asTriageError(err);
         log.error({ triageId: job.id, node: job.node.name, err: e }, 'triage crashed');
-        if (store.open) store.fail(job.id, failureVerdict(e.code, `the triage crashed: ${e.message}`), this.now(), ['running']);
+        try {
+          if (store.open) store.fail(job.id, failureVerdict(e.code, `the triage crashed: ${e.message}`), this.now(), ['running']);
+        } catch (storeErr) {
+          log.error({ triageId: job.id, err: storeErr }, 'cannot record the crash: the store cannot be written');
+        }
       })
       .finally(() => {
         this.running.delete(job.id);
@@ -173,6 +208,7 @@ export class Dispatcher {
         this.schedulePump();
       });
     this.running.set(job.id, { job, abort, done });
+    return true;
   }
 
   private notifyIdle(): void {
@@ -197,6 +233,7 @@ export class Dispatcher {
    */
   async close(graceMs: number): Promise<{ finished: string[]; interrupted: string[] }> {
     this.accepting = false;
+    clearTimeout(this.storeRetry);
     const { store, log } = this.deps;
     const inFlight = [...this.running.values()];
     let timer: NodeJS.Timeout | undefined;
@@ -209,7 +246,12 @@ export class Dispatcher {
     for (const r of this.running.values()) {
       r.abort.abort(new Error('shutting down'));
       const message = `interrupted: the bot shut down while this triage was running (it had ${Math.round(graceMs / 1000)} s to finish)`;
-      if (store.fail(r.job.id, failureVerdict('interrupted', message), this.now(), ['running'])) interrupted.push(r.job.id);
+      try {
+        if (store.fail(r.job.id, failureVerdict('interrupted', message), this.now(), ['running'])) interrupted.push(r.job.id);
+      } catch (err) {
+        // The row stays `running`; the next start marks it interrupted (recover in service.ts).
+        log.error({ triageId: r.job.id, err }, 'cannot mark the triage interrupted: the store cannot be written');
+      }
       log.warn({ triageId: r.job.id, node: r.job.node.name }, 'triage interrupted by shutdown');
     }
     // Aborted runs get a moment to stop their children before the store closes under them.

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyPluginAsync } from 'fastify';
 import { formatIssues, formatPath } from '../config/load.js';
 import type { Service } from '../service.js';
+import { isStoreError } from '../store/store-errors.js';
 import { webhookSchema } from './alertmanager.js';
 import { bearerMatches } from './auth.js';
 
@@ -58,7 +59,19 @@ export const alertsRoute: FastifyPluginAsync<{ service: Service }> = async (app,
         issues: parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })),
       });
     }
-    const answer = service.receiveWebhook(parsed.data);
+    let answer;
+    try {
+      answer = service.receiveWebhook(parsed.data);
+    } catch (err) {
+      if (!isStoreError(err)) throw err;
+      // Nothing was recorded (one transaction per webhook): a 5xx makes Alertmanager send it again.
+      metrics.webhooks.inc({ outcome: 'unavailable' });
+      req.log.error({ outcome: 'unavailable', err }, 'webhook refused: the store cannot be written');
+      return reply
+        .code(503)
+        .header('retry-after', '30')
+        .send({ error: 'store unavailable', message: 'the bot cannot record alerts right now (its store is full or read-only); Alertmanager will retry' });
+    }
     metrics.webhooks.inc({ outcome: 'accepted' });
     req.log.info(
       {

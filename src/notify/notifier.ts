@@ -2,7 +2,7 @@ import type { WebhookAlert } from '../intake/alertmanager.js';
 import type { TriageView } from '../server/views.js';
 
 /**
- * Where verdicts go once stored: the log, later Slack. Calls come after the store has the state
+ * Where verdicts go once stored: the log (src/notify/log.ts) or Slack (src/slack/notifier.ts). Calls come after the store has the state
  * they announce, so a notifier may link to it. A notifier's failure is logged and never fails a triage.
  */
 export interface Notifier {
@@ -11,4 +11,8 @@ export interface Notifier {
   triageFinished(triage: TriageView, reportUrl: string | null): Promise<void>;
   /** A resolved notification for a known node; `cancelled` lists its queued triages that will not run. */
   alertResolved(node: string, alert: WebhookAlert, cancelled: readonly string[]): Promise<void>;
+  /** Begins delivering, once the service has recovered its store (a notifier with its own queue). */
+  start?(): void;
+  /** Stops delivering; called before the store closes. */
+  close?(): Promise<void>;
 }

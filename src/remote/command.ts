@@ -4,11 +4,14 @@ import { SAFE_ARG } from './session.js';
 /**
  * The one place a node command is made. Every step is
  *
- *   [sudo -n ]timeout -k 2 <seconds> sh -s -- <args…>
+ *   [sudo -n ]timeout -k 2 <seconds> sh -s -- <args…>                        (ssh.playbook: stdin, the default)
+ *   [sudo -n ]/usr/local/lib/pagefault-triage/pft-step <seconds> <args…>      (ssh.playbook: installed)
  *
- * (prefixed with `exec` when it goes to a login shell over SSH)
- * with the playbook on stdin. Nothing but fixed words, a validated integer and SAFE_ARG tokens
- * goes in, so the line needs no quoting and no shell can read more into it than its words.
+ * (prefixed with `exec` when it goes to a login shell over SSH). With `stdin` the playbook goes on stdin; with
+ * `installed` the node runs its own root-owned copy, and pft-step runs it as `timeout -k 2 <seconds> /bin/sh
+ * playbook.sh <args…>` (see SECURITY.md for why sudo should only ever see the installed form). Nothing but fixed
+ * words, a validated integer and SAFE_ARG tokens goes in, so the line needs no quoting and no shell can read
+ * more into it than its words.
  */
 
 /** Seconds between the node-side `timeout`'s TERM and its KILL. */
@@ -16,10 +19,27 @@ export const KILL_AFTER_SECONDS = 2;
 /** Upper bound for one step's node-side timeout (a day): beyond that a number is a mistake. */
 export const MAX_STEP_SECONDS = 86_400;
 
+/** Where scripts/setup-node.sh installs the playbook on a node, root-owned (fixed: sudoers names these paths). */
+export const INSTALL_DIR = '/usr/local/lib/pagefault-triage';
+/** The installed entry point: validates its arguments, then runs the installed playbook under `timeout`. */
+export const INSTALLED_STEP = `${INSTALL_DIR}/pft-step`;
+export const INSTALLED_PLAYBOOK = `${INSTALL_DIR}/playbook.sh`;
+
+/** How a node gets the playbook (ssh.playbook). */
+export type PlaybookDelivery = 'stdin' | 'installed';
+
+/** The sudoers rule for `ssh.playbook: installed` + `ssh.sudo: true`: the installed entry point and nothing else. */
+export function sudoersRule(user: string): string {
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) throw new TriageError('config_invalid', 'a sudoers user must be a POSIX user name');
+  return `${user} ALL=(root) NOPASSWD: ${INSTALLED_STEP}`;
+}
+
 export interface StepCommandSpec {
   args: readonly string[];
   timeoutSeconds: number;
   sudo: boolean;
+  /** Default `stdin`. */
+  playbook?: PlaybookDelivery;
 }
 
 export interface StepCommand {
@@ -44,18 +64,19 @@ export function buildStepCommand(spec: StepCommandSpec): StepCommand {
       throw new TriageError('internal', `playbook argument ${i} is not a safe token (${SAFE_ARG.source})`);
     }
   });
-  const argv = [
-    ...(spec.sudo ? ['sudo', '-n'] : []),
-    'timeout',
-    '-k',
-    String(KILL_AFTER_SECONDS),
-    String(timeoutSeconds),
-    'sh',
-    '-s',
-    '--',
-    ...spec.args,
-  ];
+  const sudo = spec.sudo ? ['sudo', '-n'] : [];
+  const argv =
+    spec.playbook === 'installed'
+      ? [...sudo, INSTALLED_STEP, String(timeoutSeconds), ...spec.args]
+      : [...sudo, 'timeout', '-k', String(KILL_AFTER_SECONDS), String(timeoutSeconds), 'sh', '-s', '--', ...spec.args];
   return { argv, line: `exec ${argv.join(' ')}` };
+}
+
+/** What the step looks like in the node's process table once it runs: `timeout …` (pft-step execs it). */
+function runningStep(spec: StepCommandSpec): string[] {
+  const { argv } = buildStepCommand(spec);
+  if (spec.playbook !== 'installed') return argv.slice(argv.indexOf('timeout'));
+  return ['timeout', '-k', String(KILL_AFTER_SECONDS), String(spec.timeoutSeconds), '/bin/sh', INSTALLED_PLAYBOOK, ...spec.args];
 }
 
 /**
@@ -66,10 +87,10 @@ export function buildStepCommand(spec: StepCommandSpec): StepCommand {
  * a non-root login reaches its steps through the signal request instead.
  */
 export function buildStopCommand(spec: StepCommandSpec): StepCommand {
-  const { argv } = buildStepCommand(spec);
-  const pattern = argv.slice(argv.indexOf('timeout')).join(' ');
-  // Validated words only, so the pattern is literal as a regex and safe inside single quotes.
-  if (!/^[a-z0-9 -]+$/.test(pattern)) throw new TriageError('internal', 'stop pattern has unexpected characters');
+  const pattern = runningStep(spec).join(' ');
+  // Validated words and fixed paths only, so the pattern is near-literal as a regex (a `.` matches itself
+  // too) and safe inside single quotes.
+  if (!/^[a-z0-9 ./-]+$/.test(pattern)) throw new TriageError('internal', 'stop pattern has unexpected characters');
   return { argv: ['pkill', '-TERM', '-x', '-f', '--', pattern], line: `exec pkill -TERM -x -f -- '${pattern}'` };
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import type { Duplex } from 'node:stream';
@@ -239,6 +240,29 @@ export function sudoRefusal(out: Pick<StepOutput, 'stdout' | 'stderr' | 'exitCod
   return out.stderr.split('\n').find((l) => l.startsWith('sudo: '));
 }
 
+const INSTALLED_BANNER = /^pft-step: playbook sha256=([0-9a-f]{64})$/m;
+
+/**
+ * With `ssh.playbook: installed` the node runs its own copy of the playbook. pft-step names that copy's
+ * sha256 on stderr first: a step without the line did not run the installed playbook at all, and a copy
+ * that differs from the bot's would be parsed with the wrong expectations.
+ */
+export function checkInstalled(out: StepOutput, script: string, host: string): StepOutput {
+  const m = INSTALLED_BANNER.exec(out.stderr);
+  if (!m) {
+    const detail = out.stderr.trim().split('\n').slice(-2).join(' | ').slice(0, 300) || `exit code ${out.exitCode ?? out.exitSignal}`;
+    throw new TriageError('config_invalid', `the installed playbook did not run on ${host} (${detail}): install it with scripts/setup-node.sh (SECURITY.md)`);
+  }
+  const want = createHash('sha256').update(script, 'utf8').digest('hex');
+  if (m[1] !== want) {
+    throw new TriageError(
+      'config_invalid',
+      `the playbook installed on ${host} (sha256 ${m[1]!.slice(0, 12)}…) is not this bot's (sha256 ${want.slice(0, 12)}…): run scripts/setup-node.sh on the node again`,
+    );
+  }
+  return { ...out, stderr: out.stderr.replace(INSTALLED_BANNER, '').replace(/^\n/, '') };
+}
+
 class SshSession implements NodeSession {
   readonly address: string;
   private lost: TriageError | undefined;
@@ -273,18 +297,20 @@ class SshSession implements NodeSession {
     if (this.closed) throw new TriageError('internal', 'the SSH session is closed');
     if (this.lost) throw this.lost;
     if (this.current) throw new TriageError('internal', 'a step is already running on this session');
-    const spec = { args: req.args, timeoutSeconds: req.timeoutSeconds, sudo: this.ssh.sudo };
+    const installed = this.ssh.playbook === 'installed';
+    const spec = { args: req.args, timeoutSeconds: req.timeoutSeconds, sudo: this.ssh.sudo, playbook: this.ssh.playbook ?? 'stdin' };
     const { line } = buildStepCommand(spec);
     const stopLine = buildStopCommand(spec).line;
 
-    const out = await superviseStep(req, this.options, (sink) => this.exec(line, stopLine, req.script, sink)).finally(() => {
+    // An installed playbook is the node's own copy: nothing goes on stdin.
+    const out = await superviseStep(req, this.options, (sink) => this.exec(line, stopLine, installed ? '' : req.script, sink)).finally(() => {
       this.current = undefined;
     });
     const refusal = this.ssh.sudo ? sudoRefusal(out) : undefined;
     if (refusal !== undefined) {
       throw new TriageError('sudo_refused', `sudo -n was refused for user ${this.ssh.user} on ${this.ssh.host}: ${refusal}`);
     }
-    return out;
+    return installed ? checkInstalled(out, req.script, this.ssh.host) : out;
   }
 
   private exec(line: string, stopLine: string, script: string, sink: StepSink): { stop(): void } {

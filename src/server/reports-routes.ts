@@ -2,13 +2,17 @@ import type { FastifyPluginAsync } from 'fastify';
 import { markdownToHtml, renderReportPage } from '../report/page.js';
 import type { Service } from '../service.js';
 import { triageIdPattern } from '../store/ids.js';
+import { readOneHook, signedQuery } from './report-access.js';
 
 /** The page loads nothing but itself: inline styles, no scripts, no remote images. */
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** GET /reports/:id (HTML page) and GET /reports/:id.md (the stored Markdown). */
 export const reportsRoutes: FastifyPluginAsync<{ service: Service }> = async (app, { service }) => {
-  app.get<{ Params: { file: string } }>('/reports/:file', async (req, reply) => {
+  const token = service.config.server.reportToken;
+  const idOf = (file: string): string => (file.endsWith('.md') ? file.slice(0, -3) : file);
+  const readOne = readOneHook(token, (req) => idOf((req.params as { file: string }).file));
+  app.get<{ Params: { file: string } }>('/reports/:file', { onRequest: readOne }, async (req, reply) => {
     const wantsMarkdown = req.params.file.endsWith('.md');
     const id = wantsMarkdown ? req.params.file.slice(0, -3) : req.params.file;
     const report = triageIdPattern.test(id) ? service.getReport(id) : undefined;
@@ -17,7 +21,8 @@ export const reportsRoutes: FastifyPluginAsync<{ service: Service }> = async (ap
       const message = triage ? `triage ${id} has no report (it is ${triage.status}${triage.verdict ? `: ${triage.verdict.summary}` : ''})` : 'no report with this id';
       return reply.code(404).type('text/plain; charset=utf-8').send(`${message}\n`);
     }
-    reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').header('cache-control', 'no-cache');
+    // Reports name processes, users and paths: no caching anywhere on the way, no referrer to other sites.
+    reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').header('cache-control', 'private, no-store');
     if (wantsMarkdown) return reply.type('text/markdown; charset=utf-8').send(report.markdown);
     const { triage } = report;
     const html = renderReportPage({
@@ -26,8 +31,8 @@ export const reportsRoutes: FastifyPluginAsync<{ service: Service }> = async (ap
       status: triage.status,
       verdictKind: triage.verdict?.kind ?? triage.status,
       body: markdownToHtml(report.markdown),
-      markdownUrl: `${id}.md`,
-      triageUrl: `../triages/${id}`,
+      markdownUrl: `${id}.md${signedQuery(token, id)}`,
+      triageUrl: `../triages/${id}${signedQuery(token, id)}`,
       createdAt: triage.createdAt.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC'),
     });
     return reply.header('content-security-policy', CSP).type('text/html; charset=utf-8').send(html);

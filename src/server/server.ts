@@ -1,21 +1,17 @@
-import { isIP } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { TriageError } from '../errors.js';
 import { createService, type Service, type ServiceDeps } from '../service.js';
 import app from './app.js';
+import { isLoopbackHost } from './loopback.js';
+
+export { isLoopbackHost };
 
 /**
  * `serve`: creates the fastify instance, sets timeouts, listens, and closes gracefully
  * (stop taking webhooks, let running triages finish within triage.shutdownGraceSeconds, mark the rest
  * interrupted). Routes live in app.ts.
  */
-
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (h === 'localhost' || h === '::1') return true;
-  return isIP(h) === 4 && h.startsWith('127.');
-}
 
 /** Anyone who can reach a non-loopback address could start triages: that needs a token. */
 export function checkExposure(config: Config): void {
@@ -25,6 +21,28 @@ export function checkExposure(config: Config): void {
       `server.host is ${config.server.host}, which is not loopback: set server.webhookToken (e.g. webhookToken: \${PFT_WEBHOOK_TOKEN}) so only Alertmanager can post alerts`,
     );
   }
+}
+
+/**
+ * Slow clients cannot hold the bot's sockets: headers must arrive within headersTimeoutSeconds and the whole
+ * request within requestTimeoutSeconds (Node answers 408 and closes), an idle socket goes after the request
+ * timeout, an idle keep-alive connection after keepAliveTimeoutSeconds. Node checks these every
+ * connectionsCheckingInterval, 30 s by default, which would stretch a 10 s limit to 40 s: check every second.
+ */
+export function httpTimeouts(server: Config['server']): {
+  connectionTimeout: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  http: { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number };
+} {
+  const requestMs = server.requestTimeoutSeconds * 1000;
+  const headersMs = Math.min(server.headersTimeoutSeconds * 1000, requestMs);
+  return {
+    connectionTimeout: requestMs,
+    requestTimeout: requestMs,
+    keepAliveTimeout: server.keepAliveTimeoutSeconds * 1000,
+    http: { headersTimeout: headersMs, requestTimeout: requestMs, connectionsCheckingInterval: Math.min(1000, headersMs) },
+  };
 }
 
 export interface ServerOptions extends Omit<ServiceDeps, 'log'> {
@@ -47,9 +65,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const instance = Fastify({
     logger: options.logger ?? { level: 'info' },
     bodyLimit: config.server.bodyLimitBytes,
-    connectionTimeout: 30_000,
-    requestTimeout: 30_000,
-    keepAliveTimeout: 10_000,
+    ...httpTimeouts(config.server),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });

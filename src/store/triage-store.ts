@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { TriageError } from '../errors.js';
 import { triggerSchema, type Trigger } from '../model/triage.js';
 import { verdictSchema, type Verdict } from '../model/verdict.js';
+import { SlackOutbox } from './slack-outbox.js';
 
 /**
  * The embedded store: one SQLite file (WAL) under `storage.path` holding every triage, its verdict,
@@ -22,6 +23,19 @@ export const runOptionsSchema = z.object({
 });
 export type RunOptions = z.infer<typeof runOptionsSchema>;
 
+/** Where a triage stands with Slack (null when it was never meant for Slack). */
+export const slackDeliveryStateSchema = z.enum(['pending', 'sent', 'failed']);
+export type SlackDeliveryState = z.infer<typeof slackDeliveryStateSchema>;
+
+export interface SlackDelivery {
+  state: SlackDeliveryState;
+  /** The permanent error when failed; the last transient one while pending. */
+  error: string | null;
+  /** The bot's message for this triage, once posted (chat.update needs the channel id, not a name). */
+  channel: string | null;
+  ts: string | null;
+}
+
 export interface TriageRecord {
   id: string;
   node: string;
@@ -33,6 +47,7 @@ export interface TriageRecord {
   finishedAt: string | null;
   verdict: Verdict | null;
   hasReport: boolean;
+  slack: SlackDelivery | null;
 }
 
 export interface NewTriage {
@@ -62,8 +77,6 @@ const NOT_RUN_FOR_DEDUP = ['interrupted', 'queue_full'];
 /** A triage cancelled because its alert resolved still dedups the alert, but does not cool the node down. */
 const NOT_RUN_FOR_COOLDOWN = [...NOT_RUN_FOR_DEDUP, 'cancelled'];
 
-const SCHEMA_VERSION = 1;
-
 const MIGRATION_1 = `
 CREATE TABLE triages (
   seq          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -90,6 +103,35 @@ CREATE INDEX triages_unfinished ON triages (status) WHERE status IN ('queued', '
 CREATE INDEX triages_by_created ON triages (created_ms);
 `;
 
+/**
+ * Slack: the bot's message per triage (so the verdict can update it and replies can thread under it),
+ * its delivery state, and the outbox every Slack call is recorded in before it is made.
+ */
+const MIGRATION_2 = `
+ALTER TABLE triages ADD COLUMN slack_channel TEXT;
+ALTER TABLE triages ADD COLUMN slack_ts TEXT;
+ALTER TABLE triages ADD COLUMN slack_state TEXT CHECK (slack_state IN ('pending', 'sent', 'failed'));
+ALTER TABLE triages ADD COLUMN slack_error TEXT;
+CREATE TABLE slack_outbox (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  triage_id  TEXT REFERENCES triages (id) ON DELETE CASCADE,
+  purpose    TEXT NOT NULL,
+  call_json  TEXT NOT NULL,
+  state      TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+  attempts   INTEGER NOT NULL DEFAULT 0,
+  created_ms INTEGER NOT NULL,
+  next_ms    INTEGER NOT NULL,
+  done_ms    INTEGER,
+  last_error TEXT
+);
+CREATE INDEX slack_outbox_pending ON slack_outbox (next_ms) WHERE state = 'pending';
+CREATE INDEX slack_outbox_by_triage ON slack_outbox (triage_id, seq);
+`;
+
+/** Index i brings a store from schema version i to i + 1. Append only. */
+export const MIGRATIONS: readonly string[] = [MIGRATION_1, MIGRATION_2];
+const SCHEMA_VERSION = MIGRATIONS.length;
+
 interface Row {
   id: string;
   node: string;
@@ -101,10 +143,14 @@ interface Row {
   finished_at: string | null;
   verdict_json: string | null;
   has_report: number;
+  slack_channel: string | null;
+  slack_ts: string | null;
+  slack_state: string | null;
+  slack_error: string | null;
 }
 
 const COLUMNS =
-  'id, node, trigger_json, options_json, status, created_at, started_at, finished_at, verdict_json, report_md IS NOT NULL AS has_report';
+  'id, node, trigger_json, options_json, status, created_at, started_at, finished_at, verdict_json, report_md IS NOT NULL AS has_report, slack_channel, slack_ts, slack_state, slack_error';
 
 function toRecord(row: Row): TriageRecord {
   return {
@@ -118,6 +164,10 @@ function toRecord(row: Row): TriageRecord {
     finishedAt: row.finished_at,
     verdict: row.verdict_json === null ? null : verdictSchema.parse(JSON.parse(row.verdict_json)),
     hasReport: row.has_report === 1,
+    slack:
+      row.slack_state === null
+        ? null
+        : { state: slackDeliveryStateSchema.parse(row.slack_state), error: row.slack_error, channel: row.slack_channel, ts: row.slack_ts },
   };
 }
 
@@ -125,11 +175,14 @@ const placeholders = (n: number): string => Array.from({ length: n }, () => '?')
 
 export class TriageStore {
   readonly file: string;
+  /** Slack calls waiting to be made (src/slack/worker.ts delivers them). */
+  readonly outbox: SlackOutbox;
   private readonly db: Database.Database;
 
   private constructor(file: string, db: Database.Database) {
     this.file = file;
     this.db = db;
+    this.outbox = new SlackOutbox(db);
   }
 
   /** Opens (creating if needed) `<dir>/triages.sqlite`. Throws TriageError('store_unavailable'). */
@@ -142,23 +195,22 @@ export class TriageStore {
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
       db.pragma('foreign_keys = ON');
-      const store = new TriageStore(file, db);
-      store.migrate();
-      return store;
+      TriageStore.migrate(db);
+      return new TriageStore(file, db);
     } catch (err) {
       throw new TriageError('store_unavailable', `cannot open the store ${file}: ${(err as Error).message}`, { cause: err });
     }
   }
 
-  private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
+  private static migrate(db: Database.Database): void {
+    const version = db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
       throw new Error(`the store was written by a newer pagefault-triage (schema ${version}, this one knows ${SCHEMA_VERSION})`);
     }
-    if (version < 1) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATION_1);
-        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    if (version < SCHEMA_VERSION) {
+      db.transaction(() => {
+        for (const sql of MIGRATIONS.slice(version)) db.exec(sql);
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
       })();
     }
   }
@@ -282,8 +334,30 @@ export class TriageStore {
     return rows.map(toRecord);
   }
 
-  /** Deletes finished triages created before `before`. Returns how many. */
+  /** The newest triage this firing of an alert (fingerprint and startsAt, as Alertmanager resends them) started on the node. */
+  latestForAlert(node: string, fingerprint: string, startsAt: string): TriageRecord | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT ${COLUMNS} FROM triages WHERE node = ? AND trigger_kind = 'alert'
+         AND json_extract(trigger_json, '$.fingerprint') = ? AND json_extract(trigger_json, '$.startsAt') = ?
+         ORDER BY seq DESC LIMIT 1`,
+      )
+      .get(node, fingerprint, startsAt) as Row | undefined;
+    return row && toRecord(row);
+  }
+
+  /** Records the bot's Slack message for a triage (null ts: forget it, e.g. someone deleted it). */
+  setSlackMessage(id: string, channel: string | null, ts: string | null): void {
+    this.db.prepare('UPDATE triages SET slack_channel = ?, slack_ts = ? WHERE id = ?').run(channel, ts, id);
+  }
+
+  setSlackState(id: string, state: SlackDeliveryState, error: string | null): void {
+    this.db.prepare('UPDATE triages SET slack_state = ?, slack_error = ? WHERE id = ?').run(state, error, id);
+  }
+
+  /** Deletes finished triages created before `before` (their outbox rows with them). Returns how many. */
   prune(before: Date): number {
+    this.outbox.prune(before.getTime());
     return this.db.prepare(`DELETE FROM triages WHERE created_ms < ? AND status IN ('done', 'failed')`).run(before.getTime()).changes;
   }
 
