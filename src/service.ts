@@ -11,7 +11,7 @@ import { createMetrics, sshFailureReasons, type Metrics } from './metrics.js';
 import type { TriageResult } from './model/triage.js';
 import { createLogNotifier } from './notify/log.js';
 import type { Notifier } from './notify/notifier.js';
-import { createSlackNotifier, type SlackNotifier } from './slack/notifier.js';
+import { createSlackNotifier, type SlackNotifier } from './notify/slack/notifier.js';
 import { triageNode } from './pipeline.js';
 import { renderReport } from './report/markdown.js';
 import { reportUrl, toTriageView, type TriageView } from './server/views.js';

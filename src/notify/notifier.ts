@@ -2,7 +2,7 @@ import type { WebhookAlert } from '../intake/alertmanager.js';
 import type { TriageView } from '../server/views.js';
 
 /**
- * Where verdicts go once stored: the log (src/notify/log.ts) or Slack (src/slack/notifier.ts). Calls come after the store has the state
+ * Where verdicts go once stored: the log (src/notify/log.ts) or Slack (src/notify/slack/notifier.ts). Calls come after the store has the state
  * they announce, so a notifier may link to it. A notifier's failure is logged and never fails a triage.
  */
 export interface Notifier {

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import { alertsRoute } from '../intake/alerts-route.js';
 import type { Service } from '../service.js';
-import { slackRoutes } from '../slack/routes.js';
+import { slackRoutes } from '../intake/slack/routes.js';
 import { isStoreError } from '../store/store-errors.js';
 import hardening from './hardening.js';
 import { opsRoutes } from './ops-routes.js';

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 
 /**
  * The Slack outbox: every Slack call the bot means to make is a row here before it is made, so a
- * crash, a restart or a Slack outage loses none. The delivery worker (src/slack/worker.ts) takes
+ * crash, a restart or a Slack outage loses none. The delivery worker (src/notify/slack/worker.ts) takes
  * rows in order, one triage's rows strictly one after the other (a verdict must not overtake the
  * start message it updates), and marks each sent, failed (permanently) or due again later.
  */
@@ -14,7 +14,7 @@ export interface OutboxRow {
   triageId: string | null;
   /** What the call is for: start, verdict, resolved, respond. */
   purpose: string;
-  /** The call as JSON text (src/slack/outbox-call.ts). */
+  /** The call as JSON text (src/notify/slack/outbox-call.ts). */
   callJson: string;
   state: OutboxState;
   attempts: number;

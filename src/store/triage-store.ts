@@ -175,7 +175,7 @@ const placeholders = (n: number): string => Array.from({ length: n }, () => '?')
 
 export class TriageStore {
   readonly file: string;
-  /** Slack calls waiting to be made (src/slack/worker.ts delivers them). */
+  /** Slack calls waiting to be made (src/notify/slack/worker.ts delivers them). */
   readonly outbox: SlackOutbox;
   private readonly db: Database.Database;
 

@@ -26,10 +26,10 @@ import { markdownToHtml } from '../../src/report/page.js';
 import type { TriageFn } from '../../src/service.js';
 import { startSshd, stopAllSshd } from '../support/sshd.js';
 import { buildApp, tempDir, testConfig, webhook } from '../support/service.js';
-import { refusalAnswer, type AnswerContext } from '../../src/slack/answers.js';
-import { parseCommand } from '../../src/slack/command.js';
-import { resolvedMessage, startMessage, verdictMessage } from '../../src/slack/messages.js';
-import type { SlackMessage } from '../../src/slack/wire.js';
+import { refusalAnswer, type AnswerContext } from '../../src/intake/slack/answers.js';
+import { parseCommand } from '../../src/intake/slack/command.js';
+import { resolvedMessage, startMessage, verdictMessage } from '../../src/notify/slack/messages.js';
+import type { SlackMessage } from '../../src/notify/slack/wire.js';
 import type { TriageResult, Trigger } from '../../src/model/triage.js';
 import type { TriageView } from '../../src/server/views.js';
 

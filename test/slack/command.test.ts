@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCommand } from '../../src/slack/command.js';
+import { parseCommand } from '../../src/intake/slack/command.js';
 
 const nodes = ['node-1', 'node-2', 'Web-3', 'local'];
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { slackSchema, type Config } from '../../src/config/schema.js';
-import { signSlackRequest } from '../../src/slack/verify-request.js';
+import { signSlackRequest } from '../../src/intake/slack/verify-request.js';
 import type { SlackStandin } from '../support/slack-standin.js';
 import { testConfig } from '../support/service.js';
 

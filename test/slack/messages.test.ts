@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TriageResult } from '../../src/model/triage.js';
-import { admissionAnswer, helpAnswer, lastAnswer, nodesAnswer, refusalAnswer, type AnswerContext } from '../../src/slack/answers.js';
-import { resolvedMessage, startMessage, verdictMessage } from '../../src/slack/messages.js';
-import { BLOCKS_MAX, HEADER_TEXT_MAX, MESSAGE_BUDGET_BYTES, SECTION_TEXT_MAX, cutText, messageBytes, type SlackMessage } from '../../src/slack/wire.js';
+import { admissionAnswer, helpAnswer, lastAnswer, nodesAnswer, refusalAnswer, type AnswerContext } from '../../src/intake/slack/answers.js';
+import { resolvedMessage, startMessage, verdictMessage } from '../../src/notify/slack/messages.js';
+import { BLOCKS_MAX, HEADER_TEXT_MAX, MESSAGE_BUDGET_BYTES, SECTION_TEXT_MAX, cutText, messageBytes, type SlackMessage } from '../../src/notify/slack/wire.js';
 import { blockTexts } from './helpers.js';
 import { ID, REPORT_URL, alertTrigger, failedVerdict, quietVerdict, slackTrigger, swapResult, viewOf } from './fixtures.js';
 

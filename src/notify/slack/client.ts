@@ -1,7 +1,7 @@
 import { ErrorCode, WebClient, type Logger, type LogLevel } from '@slack/web-api';
-import type { SlackConfig } from '../config/schema.js';
-import type { Log } from '../log.js';
-import type { SlackCallOutcome } from '../metrics.js';
+import type { SlackConfig } from '../../config/schema.js';
+import type { Log } from '../../log.js';
+import type { SlackCallOutcome } from '../../metrics.js';
 
 /**
  * One Slack call, made once, and what its outcome means for the outbox: done, retry later (and

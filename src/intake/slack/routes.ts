@@ -1,11 +1,11 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { SlackConfig } from '../config/schema.js';
-import type { SlackRequestOutcome } from '../metrics.js';
-import type { Service } from '../service.js';
+import type { SlackConfig } from '../../config/schema.js';
+import type { SlackRequestOutcome } from '../../metrics.js';
+import type { Service } from '../../service.js';
 import { WINDOW_MAX, WINDOW_MIN, parseCommand } from './command.js';
 import { admissionAnswer, helpAnswer, lastAnswer, nodesAnswer, refusalAnswer, type AnswerContext } from './answers.js';
-import { OPEN_REPORT_ACTION, RUN_AGAIN_ACTION } from './messages.js';
+import { OPEN_REPORT_ACTION, RUN_AGAIN_ACTION } from '../../notify/slack/messages.js';
 import { checkSlackHeaders, verifySlackRequest } from './verify-request.js';
 
 /**

@@ -1,8 +1,8 @@
-import type { SlackConfig } from '../config/schema.js';
-import type { Log } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import type { OutboxRow } from '../store/slack-outbox.js';
-import type { TriageStore } from '../store/triage-store.js';
+import type { SlackConfig } from '../../config/schema.js';
+import type { Log } from '../../log.js';
+import type { Metrics } from '../../metrics.js';
+import type { OutboxRow } from '../../store/slack-outbox.js';
+import type { TriageStore } from '../../store/triage-store.js';
 import { MESSAGE_GONE_ERRORS, PERMANENT_ERROR_HINTS, type Attempt, type SlackApi } from './client.js';
 import { outboxCallSchema, type MessageCall, type OutboxCall } from './outbox-call.js';
 

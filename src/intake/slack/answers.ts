@@ -1,10 +1,10 @@
-import type { Admission } from '../dispatch/dispatcher.js';
-import type { TemplateSet } from '../report/templates.js';
-import { templates } from '../report/templates.js';
-import type { TriageView } from '../server/views.js';
+import type { Admission } from '../../dispatch/dispatcher.js';
+import type { TemplateSet } from '../../report/templates.js';
+import { templates } from '../../report/templates.js';
+import type { TriageView } from '../../server/views.js';
 import { WINDOW_MAX, WINDOW_MIN } from './command.js';
-import { codeText, render, slackTime } from './messages.js';
-import { SECTION_TEXT_MAX, cutText } from './wire.js';
+import { codeText, render, slackTime } from '../../notify/slack/messages.js';
+import { SECTION_TEXT_MAX, cutText } from '../../notify/slack/wire.js';
 
 /**
  * The bot's answers to the slash command and to buttons, shown only to the person who asked

@@ -1,10 +1,10 @@
-import type { Config, SlackConfig } from '../config/schema.js';
-import type { Log } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import { triageResultSchema, type Trigger, type TriageResult } from '../model/triage.js';
-import type { Notifier } from '../notify/notifier.js';
-import { toTriageView, type TriageView } from '../server/views.js';
-import type { TriageStore } from '../store/triage-store.js';
+import type { Config, SlackConfig } from '../../config/schema.js';
+import type { Log } from '../../log.js';
+import type { Metrics } from '../../metrics.js';
+import { triageResultSchema, type Trigger, type TriageResult } from '../../model/triage.js';
+import type { Notifier } from '../../notify/notifier.js';
+import { toTriageView, type TriageView } from '../../server/views.js';
+import type { TriageStore } from '../../store/triage-store.js';
 import { createSlackApi, type SlackApi } from './client.js';
 import { resolvedMessage, startMessage, verdictMessage } from './messages.js';
 import type { OutboxCall } from './outbox-call.js';

@@ -1,6 +1,6 @@
 /**
  * Slack's wire format for the messages the bot posts: Block Kit blocks, kept to the few kinds used
- * here, and the limits Slack enforces on them. Nothing outside src/slack/ builds these.
+ * here, and the limits Slack enforces on them. Nothing outside the Slack modules (src/notify/slack, src/intake/slack) builds these.
  */
 
 interface PlainText {

@@ -1,9 +1,9 @@
-import type { Trigger, TriageResult } from '../model/triage.js';
-import type { Tier } from '../model/facts.js';
-import type { VerdictKind } from '../model/verdict.js';
-import type { TemplateSet } from '../report/templates.js';
-import { templates } from '../report/templates.js';
-import type { TriageView } from '../server/views.js';
+import type { Trigger, TriageResult } from '../../model/triage.js';
+import type { Tier } from '../../model/facts.js';
+import type { VerdictKind } from '../../model/verdict.js';
+import type { TemplateSet } from '../../report/templates.js';
+import { templates } from '../../report/templates.js';
+import type { TriageView } from '../../server/views.js';
 import { actions, context, header, message, plainContext, section, type SlackMessage } from './wire.js';
 
 /**

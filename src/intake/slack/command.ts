@@ -1,4 +1,4 @@
-import type { RunOptions } from '../store/triage-store.js';
+import type { RunOptions } from '../../store/triage-store.js';
 
 /**
  * The slash command's text, parsed: `help`, `nodes`, `last NODE`, `NODE [sample=S] [capture=S]`.
