@@ -17,6 +17,7 @@ import { renderReport } from './report/markdown.js';
 import { reportUrl, toTriageView, type TriageView } from './server/views.js';
 import { failureVerdict } from './store/failure-verdict.js';
 import { capEvidence, capReport } from './store/evidence-cap.js';
+import { analysisSchema, type Analysis } from './model/verdict.js';
 import { startRetention } from './store/retention.js';
 import { completeWithRetry, storeWrite } from './store/store-errors.js';
 import { TriageStore, type RunOptions } from './store/triage-store.js';
@@ -63,7 +64,8 @@ export interface Service {
   requestTriage(nodeName: string, trigger: ManualTrigger, options?: RunOptions): Admission;
   getTriage(id: string): TriageView | undefined;
   listTriages(filter: { node?: string | undefined; limit: number }): TriageView[];
-  getReport(id: string): { triage: TriageView; markdown: string } | undefined;
+  /** The report, with the analysis from the stored evidence when there is one (for the page's chart). */
+  getReport(id: string): { triage: TriageView; markdown: string; analysis: Analysis | null } | undefined;
   /** Stops taking triages, lets running ones finish within `graceSeconds` (default triage.shutdownGraceSeconds), closes the store. */
   close(graceSeconds?: number): Promise<void>;
 }
@@ -222,7 +224,7 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
     getReport(id) {
       const markdown = store.report(id);
       const triage = markdown === undefined ? undefined : view(id);
-      return markdown === undefined || !triage ? undefined : { triage, markdown };
+      return markdown === undefined || !triage ? undefined : { triage, markdown, analysis: storedAnalysis(store.result(id)) };
     },
 
     close(graceSeconds = config.triage.shutdownGraceSeconds) {
@@ -264,4 +266,15 @@ function recover(config: Config, store: TriageStore, dispatcher: Dispatcher, log
     }
   });
   for (const job of resumed) dispatcher.resume(job);
+}
+
+/** The analysis inside stored evidence, if it is there and still has its shape (evidence may be trimmed). */
+function storedAnalysis(json: string | undefined): Analysis | null {
+  if (json === undefined) return null;
+  try {
+    const parsed = analysisSchema.safeParse((JSON.parse(json) as { analysis?: unknown }).analysis);
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
 }

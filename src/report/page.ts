@@ -46,13 +46,20 @@ export function markdownToHtml(markdown: string): string {
   return html.replaceAll('<table>', '<div class="table-wrap"><table>').replaceAll('</table>', '</table></div>');
 }
 
+/** Puts a chart (trusted markup from majfltChart) in front of the report's first section. */
+export function withChart(bodyHtml: string, chart: string): string {
+  if (!chart) return bodyHtml;
+  const at = bodyHtml.indexOf('<h2');
+  return at < 0 ? bodyHtml + chart : bodyHtml.slice(0, at) + chart + bodyHtml.slice(at);
+}
+
 export interface ReportPageData {
   /** Page title, plain text. */
   title: string;
   node: string;
   status: string;
   verdictKind: string;
-  /** HTML from markdownToHtml. */
+  /** HTML from markdownToHtml (with withChart). */
   body: string;
   markdownUrl: string;
   triageUrl: string;

@@ -46,14 +46,19 @@ export function describeTrigger(t: Trigger): string {
   }
 }
 
-/** Where a process runs, as an SRE names it: container and pod, else systemd unit, else the cgroup path. */
+/**
+ * Where a process runs, as an SRE names it: container and pod, else systemd unit, else the last part
+ * of the cgroup path, shortened (the full path is in the command-line table).
+ */
 export function whereOf(who: Who | null): string {
   if (!who) return '';
   const pod = who.podUid ? `pod ${who.podUid}` : null;
   if (who.container) return [`container ${who.container.slice(0, 12)}`, pod].filter(Boolean).join(' · ');
   if (who.unit) return who.unit;
   if (pod) return pod;
-  return who.cgroup && who.cgroup !== '/' ? who.cgroup : '';
+  if (!who.cgroup || who.cgroup === '/') return '';
+  const last = who.cgroup.split('/').filter(Boolean).at(-1) ?? who.cgroup;
+  return last.length > 24 ? `…/${last.slice(0, 23)}…` : `…/${last}`;
 }
 
 const SPARK = '▁▂▃▄▅▆▇█';

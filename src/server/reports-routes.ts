@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { markdownToHtml, renderReportPage } from '../report/page.js';
+import { majfltChart } from '../report/chart.js';
+import { markdownToHtml, renderReportPage, withChart } from '../report/page.js';
 import type { Service } from '../service.js';
 import { triageIdPattern } from '../store/ids.js';
 import { readOneHook, signedQuery } from './report-access.js';
@@ -24,13 +25,13 @@ export const reportsRoutes: FastifyPluginAsync<{ service: Service }> = async (ap
     // Reports name processes, users and paths: no caching anywhere on the way, no referrer to other sites.
     reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').header('cache-control', 'private, no-store');
     if (wantsMarkdown) return reply.type('text/markdown; charset=utf-8').send(report.markdown);
-    const { triage } = report;
+    const { triage, analysis } = report;
     const html = renderReportPage({
       title: `${triage.node}: ${triage.verdict?.summary ?? triage.status}`,
       node: triage.node,
       status: triage.status,
       verdictKind: triage.verdict?.kind ?? triage.status,
-      body: markdownToHtml(report.markdown),
+      body: withChart(markdownToHtml(report.markdown), analysis ? majfltChart(analysis) : ''),
       markdownUrl: `${id}.md${signedQuery(token, id)}`,
       triageUrl: `../triages/${id}${signedQuery(token, id)}`,
       createdAt: triage.createdAt.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC'),
