@@ -69,6 +69,8 @@ function parseCounters(
   t: number,
   withSwap: boolean,
 ): { vmstat: Vmstat; readBytes: Record<string, number>; vmSwapKb?: Record<string, number> } {
+  // VmSwap is read at some snapshots only (`swap=1`); older output (no attribute) had it at every one.
+  withSwap = withSwap && s.attrs.swap !== '0';
   const readBytes: Record<string, number> = {};
   const vmSwapKb: Record<string, number> = {};
   const vm: string[] = [];

@@ -217,7 +217,7 @@ pft_step_rank() {
 	pft_mark "begin step=rank version=2 seconds=$rk_s"
 	pft_find_tools
 	pft_node
-	pft_perf_check
+	# No perf trial here: it costs ~0.2 s CPU on a node that may be thrashing, and capture finds out anyway.
 	pft_mark "meminfo"
 	grep -E '^(MemTotal|MemFree|MemAvailable|Buffers|Cached|SwapTotal|SwapFree):' /proc/meminfo 2>/dev/null
 	pft_psi start
@@ -234,11 +234,17 @@ pft_step_rank() {
 		# cut keeps fields 1-28 of each line: majflt is field 12 plus one per space in comm (at most 15), so it
 		# is always kept, and the output halves.
 		head -v -c 4096 /proc/[0-9]*/stat 2>/dev/null | cut -d ' ' -f 1-28
-		pft_mark "counters i=$rk_i"
-		# Per-process swap growth: VmSwap (anonymous memory in swap; not shmem). Only non-zero lines, so a
-		# pid without one had none (kernel threads have no VmSwap line at all).
-		grep -H -E '^(read_bytes:|pgmajfault |pswpin |pswpout |VmSwap:[[:space:]]*[1-9])' \
-			/proc/vmstat /proc/[0-9]*/io /proc/[0-9]*/status 2>/dev/null
+		# Per-process swap growth: VmSwap (anonymous memory in swap; not shmem), read at the first and the
+		# last snapshot only: every status file is costly at thousands of processes. Only non-zero lines,
+		# so a pid without one had none (kernel threads have no VmSwap line at all).
+		if [ "$rk_i" -eq 0 ] || [ "$rk_i" -ge "$rk_s" ]; then
+			pft_mark "counters i=$rk_i swap=1"
+			grep -H -E '^(read_bytes:|pgmajfault |pswpin |pswpout |VmSwap:[[:space:]]*[1-9])' \
+				/proc/vmstat /proc/[0-9]*/io /proc/[0-9]*/status 2>/dev/null
+		else
+			pft_mark "counters i=$rk_i swap=0"
+			grep -H -E '^(read_bytes:|pgmajfault |pswpin |pswpout )' /proc/vmstat /proc/[0-9]*/io 2>/dev/null
+		fi
 		[ "$rk_i" -ge "$rk_s" ] && break
 		wait "$PFT_NAP"
 		PFT_NAP=
@@ -484,9 +490,14 @@ END { clear(@pft_a); clear(@pft_f); }"
 	head -n "$PFT_MAX_SAMPLES" "$tr_out" | tr -s ' '
 	pft_mark "samples-end tier=$tr_t"
 	pft_vm_print end "$tr_vm1_up" "$tr_vm1_txt"
-	# Other processes seen in the samples, most samples first, if still alive.
-	head -n "$PFT_MAX_SAMPLES" "$tr_out" | sed -n 's|^ *\([0-9][0-9]*\)[/ ][0-9].*|\1|p' | sort | uniq -c |
-		sort -rn | head -n "$PFT_MAX_OTHER_PIDS" >"$PFT_DIR/others" 2>/dev/null
+	# Other processes seen in the samples, most samples first, if still alive. Tracing given pids, their
+	# details were read during the capture already, and this pass over every sample is skipped.
+	if [ "$PFT_TARGET" = pids ]; then
+		: >"$PFT_DIR/others"
+	else
+		head -n "$PFT_MAX_SAMPLES" "$tr_out" | sed -n 's|^ *\([0-9][0-9]*\)[/ ][0-9].*|\1|p' | sort | uniq -c |
+			sort -rn | head -n "$PFT_MAX_OTHER_PIDS" >"$PFT_DIR/others" 2>/dev/null
+	fi
 	rm -f "$tr_out"
 	while read -r tr_c tr_p; do
 		pft_is_uint "$tr_p" && [ "$tr_p" -gt 0 ] && pft_details "$tr_p" after

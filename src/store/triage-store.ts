@@ -179,6 +179,18 @@ export class TriageStore {
   readonly outbox: SlackOutbox;
   private readonly db: Database.Database;
 
+  /** Prepared once, reused: preparing on every webhook was the store's largest cost (see bench). */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
   private constructor(file: string, db: Database.Database) {
     this.file = file;
     this.db = db;
@@ -225,8 +237,8 @@ export class TriageStore {
   }
 
   insertQueued(t: NewTriage): void {
-    this.db
-      .prepare(
+    this
+      .stmt(
         `INSERT INTO triages (id, node, trigger_kind, trigger_json, options_json, dedup_key, status, created_at, created_ms)
          VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)`,
       )
@@ -236,8 +248,8 @@ export class TriageStore {
   /** Records a triage that was refused before it could queue (queue full): never silently lost. */
   insertFailed(t: NewTriage, verdict: Verdict): void {
     const at = t.createdAt.toISOString();
-    this.db
-      .prepare(
+    this
+      .stmt(
         `INSERT INTO triages (id, node, trigger_kind, trigger_json, options_json, dedup_key, status, created_at, created_ms,
                               finished_at, verdict_kind, failure_code, verdict_json)
          VALUES (?, ?, ?, ?, ?, ?, 'failed', ?, ?, ?, 'failed', ?, ?)`,
@@ -250,14 +262,14 @@ export class TriageStore {
 
   /** queued → running. False when the triage is no longer queued (cancelled meanwhile). */
   markRunning(id: string, at: Date): boolean {
-    return this.db.prepare(`UPDATE triages SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'`).run(at.toISOString(), id).changes === 1;
+    return this.stmt(`UPDATE triages SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'`).run(at.toISOString(), id).changes === 1;
   }
 
   /** running → done|failed with everything the run produced. False when it was marked interrupted meanwhile. */
   complete(id: string, c: Completion): boolean {
     return (
-      this.db
-        .prepare(
+      this
+        .stmt(
           `UPDATE triages SET status = ?, finished_at = ?, verdict_kind = ?, failure_code = ?, verdict_json = ?, report_md = ?, result_json = ?
            WHERE id = ? AND status = 'running'`,
         )
@@ -269,8 +281,8 @@ export class TriageStore {
   /** Ends a triage without a run of its own (cancelled, interrupted), only from one of the given states. */
   fail(id: string, verdict: Verdict, at: Date, from: readonly TriageStatus[]): boolean {
     return (
-      this.db
-        .prepare(
+      this
+        .stmt(
           `UPDATE triages SET status = 'failed', finished_at = ?, verdict_kind = 'failed', failure_code = ?, verdict_json = ?
            WHERE id = ? AND status IN (${placeholders(from.length)})`,
         )
@@ -279,7 +291,7 @@ export class TriageStore {
   }
 
   get(id: string): TriageRecord | undefined {
-    const row = this.db.prepare(`SELECT ${COLUMNS} FROM triages WHERE id = ?`).get(id) as Row | undefined;
+    const row = this.stmt(`SELECT ${COLUMNS} FROM triages WHERE id = ?`).get(id) as Row | undefined;
     return row && toRecord(row);
   }
 
@@ -287,27 +299,27 @@ export class TriageStore {
   list(filter: { node?: string | undefined; limit: number }): TriageRecord[] {
     const rows = (
       filter.node === undefined
-        ? this.db.prepare(`SELECT ${COLUMNS} FROM triages ORDER BY seq DESC LIMIT ?`).all(filter.limit)
-        : this.db.prepare(`SELECT ${COLUMNS} FROM triages WHERE node = ? ORDER BY seq DESC LIMIT ?`).all(filter.node, filter.limit)
+        ? this.stmt(`SELECT ${COLUMNS} FROM triages ORDER BY seq DESC LIMIT ?`).all(filter.limit)
+        : this.stmt(`SELECT ${COLUMNS} FROM triages WHERE node = ? ORDER BY seq DESC LIMIT ?`).all(filter.node, filter.limit)
     ) as Row[];
     return rows.map(toRecord);
   }
 
   report(id: string): string | undefined {
-    const row = this.db.prepare('SELECT report_md FROM triages WHERE id = ?').get(id) as { report_md: string | null } | undefined;
+    const row = this.stmt('SELECT report_md FROM triages WHERE id = ?').get(id) as { report_md: string | null } | undefined;
     return row?.report_md ?? undefined;
   }
 
   /** The raw evidence (TriageResult JSON text). */
   result(id: string): string | undefined {
-    const row = this.db.prepare('SELECT result_json FROM triages WHERE id = ?').get(id) as { result_json: string | null } | undefined;
+    const row = this.stmt('SELECT result_json FROM triages WHERE id = ?').get(id) as { result_json: string | null } | undefined;
     return row?.result_json ?? undefined;
   }
 
   /** The triage already started by this alert notification, if any (see NOT_RUN_FOR_DEDUP). */
   findByDedupKey(key: string): TriageRecord | undefined {
-    const row = this.db
-      .prepare(
+    const row = this
+      .stmt(
         `SELECT ${COLUMNS} FROM triages WHERE dedup_key = ?
          AND NOT (status = 'failed' AND failure_code IN (${placeholders(NOT_RUN_FOR_DEDUP.length)}))
          ORDER BY seq DESC LIMIT 1`,
@@ -318,8 +330,8 @@ export class TriageStore {
 
   /** The node's newest automatic triage created at or after `since` that counts for cooldown. */
   lastAutomatic(node: string, since: Date): TriageRecord | undefined {
-    const row = this.db
-      .prepare(
+    const row = this
+      .stmt(
         `SELECT ${COLUMNS} FROM triages WHERE node = ? AND trigger_kind = 'alert' AND created_ms >= ?
          AND NOT (status = 'failed' AND failure_code IN (${placeholders(NOT_RUN_FOR_COOLDOWN.length)}))
          ORDER BY seq DESC LIMIT 1`,
@@ -330,14 +342,14 @@ export class TriageStore {
 
   /** Triages left queued or running, oldest first (for recovery at start). */
   unfinished(): TriageRecord[] {
-    const rows = this.db.prepare(`SELECT ${COLUMNS} FROM triages WHERE status IN ('queued', 'running') ORDER BY seq`).all() as Row[];
+    const rows = this.stmt(`SELECT ${COLUMNS} FROM triages WHERE status IN ('queued', 'running') ORDER BY seq`).all() as Row[];
     return rows.map(toRecord);
   }
 
   /** The newest triage this firing of an alert (fingerprint and startsAt, as Alertmanager resends them) started on the node. */
   latestForAlert(node: string, fingerprint: string, startsAt: string): TriageRecord | undefined {
-    const row = this.db
-      .prepare(
+    const row = this
+      .stmt(
         `SELECT ${COLUMNS} FROM triages WHERE node = ? AND trigger_kind = 'alert'
          AND json_extract(trigger_json, '$.fingerprint') = ? AND json_extract(trigger_json, '$.startsAt') = ?
          ORDER BY seq DESC LIMIT 1`,
@@ -348,17 +360,17 @@ export class TriageStore {
 
   /** Records the bot's Slack message for a triage (null ts: forget it, e.g. someone deleted it). */
   setSlackMessage(id: string, channel: string | null, ts: string | null): void {
-    this.db.prepare('UPDATE triages SET slack_channel = ?, slack_ts = ? WHERE id = ?').run(channel, ts, id);
+    this.stmt('UPDATE triages SET slack_channel = ?, slack_ts = ? WHERE id = ?').run(channel, ts, id);
   }
 
   setSlackState(id: string, state: SlackDeliveryState, error: string | null): void {
-    this.db.prepare('UPDATE triages SET slack_state = ?, slack_error = ? WHERE id = ?').run(state, error, id);
+    this.stmt('UPDATE triages SET slack_state = ?, slack_error = ? WHERE id = ?').run(state, error, id);
   }
 
   /** Deletes finished triages created before `before` (their outbox rows with them). Returns how many. */
   prune(before: Date): number {
     this.outbox.prune(before.getTime());
-    return this.db.prepare(`DELETE FROM triages WHERE created_ms < ? AND status IN ('done', 'failed')`).run(before.getTime()).changes;
+    return this.stmt(`DELETE FROM triages WHERE created_ms < ? AND status IN ('done', 'failed')`).run(before.getTime()).changes;
   }
 
   close(): void {
