@@ -1,0 +1,154 @@
+/**
+ * 1. Rank footprint on the node: CPU and wall time of the playbook's rank step with 2,000 extra idle
+ * processes, against `pidstat -r -d 1 N` and `iotop -b -o -n N` over the same processes in the same run.
+ * The step runs exactly as the bot runs it locally (`timeout -k 2 T sh -s -- rank NONCE N`, script on
+ * stdin); CPU is user+sys of each command and all its children (GNU time, wait4 rusage).
+ */
+import { buildStepCommand } from '../src/remote/command.js';
+import { newNonce, playbookScript, rankArgs, rankTimeoutSeconds } from '../src/playbook/steps.js';
+import { median, round, spawnIdleProcesses, timeCommand, type BenchOptions, type Section, type Timed } from './lib.js';
+
+type Tool = 'rank' | 'pidstat' | 'iotop';
+
+function commandOf(tool: Tool, seconds: number): { argv: string[]; input?: string } {
+  switch (tool) {
+    case 'rank': {
+      const argv = buildStepCommand({ args: rankArgs(newNonce(), seconds), timeoutSeconds: rankTimeoutSeconds(seconds), sudo: false }).argv;
+      return { argv: [...argv], input: playbookScript() };
+    }
+    case 'pidstat':
+      return { argv: ['pidstat', '-r', '-d', '1', String(seconds)] };
+    case 'iotop':
+      return { argv: ['iotop', '-b', '-o', '-n', String(seconds)] };
+  }
+}
+
+/** The pieces of one rank step, timed alone with the playbook's commands (snapshot pieces: mean of 10), to explain its CPU. */
+async function rankPieces(): Promise<Record<string, number>> {
+  const reps = 10;
+  const loop = (cmd: string): string[] => ['sh', '-c', `i=0; while [ $i -lt ${reps} ]; do ${cmd}; i=$((i+1)); done; true`];
+  const perf = await timeCommand(['sh', '-c', 'd=$(mktemp -d); perf record -N -B --no-bpf-event --synth=no -e major-faults -c 1 -d -a -o "$d/t.data" -- sleep 0.1 >/dev/null 2>&1; rm -rf "$d"']);
+  const stat = await timeCommand(loop("head -v -c 4096 /proc/[0-9]*/stat 2>/dev/null | cut -d ' ' -f 1-28 >/dev/null"));
+  const io = await timeCommand(loop("grep -H -E '^(read_bytes:|pgmajfault |pswpin |pswpout )' /proc/vmstat /proc/[0-9]*/io >/dev/null 2>&1"));
+  const status = await timeCommand(loop("grep -H -E '^VmSwap:[[:space:]]*[1-9]' /proc/[0-9]*/status >/dev/null 2>&1"));
+  return {
+    perfCheckCpuS: perf.cpuS,
+    perfCheckWallS: perf.wallS,
+    snapshotStatCpuS: round(stat.cpuS / reps, 4),
+    snapshotIoCpuS: round(io.cpuS / reps, 4),
+    snapshotVmSwapCpuS: round(status.cpuS / reps, 4),
+  };
+}
+
+export async function run(opts: BenchOptions): Promise<Section> {
+  const extra = opts.quick ? 300 : 2000;
+  const seconds = opts.quick ? 2 : 5;
+  const rounds = opts.quick ? 1 : 2;
+  const notes: string[] = [];
+  opts.log(`rank: starting ${extra} idle processes`);
+  const crowd = await spawnIdleProcesses(extra);
+  const results: Record<Tool, Timed[]> = { rank: [], pidstat: [], iotop: [] };
+  let pieces: Record<string, number> = {};
+  let iotopError: string | null = null;
+  try {
+    opts.log(`rank: ${crowd.count} processes on the machine; ${rounds} round(s) of rank, pidstat, iotop for ${seconds} s each`);
+    for (let r = 0; r < rounds; r++) {
+      for (const tool of ['rank', 'pidstat', 'iotop'] as const) {
+        const { argv, input } = commandOf(tool, seconds);
+        const t = await timeCommand(argv, input === undefined ? {} : { input });
+        if (t.exitCode !== 0) {
+          const msg = `${tool} exited ${t.exitCode}: ${t.stderr.trim().split('\n').slice(-2).join(' | ')}`;
+          if (tool === 'iotop') iotopError = msg;
+          else throw new Error(msg);
+        }
+        results[tool].push(t);
+        opts.log(`rank:   ${tool.padEnd(7)} cpu ${t.cpuS.toFixed(2)} s (user ${t.userS}, sys ${t.sysS}), wall ${t.wallS} s, ${t.stdoutBytes} bytes out`);
+      }
+    }
+    pieces = await rankPieces();
+  } finally {
+    await crowd.stop();
+  }
+
+  const cpu = (tool: Tool): number => median(results[tool].map((t) => t.cpuS));
+  const wall = (tool: Tool): number => median(results[tool].map((t) => t.wallS));
+  const iotopOk = iotopError === null;
+  if (!iotopOk) notes.push(`iotop could not run here: ${iotopError}; the anchor is pidstat alone`);
+  const anchors: { name: Tool; cpu: number }[] = [{ name: 'pidstat', cpu: cpu('pidstat') }];
+  if (iotopOk) anchors.push({ name: 'iotop', cpu: cpu('iotop') });
+  const cheaper = anchors.reduce((a, b) => (b.cpu < a.cpu ? b : a));
+  const rankCpu = cpu('rank');
+  const ratio = rankCpu / cheaper.cpu;
+  const snapshotCpu = (pieces.snapshotStatCpuS ?? 0) + (pieces.snapshotIoCpuS ?? 0) + (pieces.snapshotVmSwapCpuS ?? 0);
+  notes.push(
+    `rank CPU, piece by piece (each timed alone): perf trial (perf-check) ${pieces.perfCheckCpuS?.toFixed(2)} s CPU / ${pieces.perfCheckWallS?.toFixed(2)} s wall; ` +
+      `one snapshot ${snapshotCpu.toFixed(3)} s CPU (stat ${pieces.snapshotStatCpuS}, io ${pieces.snapshotIoCpuS}, VmSwap from status ${pieces.snapshotVmSwapCpuS}) × ${seconds + 1} snapshots`,
+  );
+
+  const withoutTrial = rankCpu - (pieces.perfCheckCpuS ?? 0);
+  notes.push(
+    `without its perf trial the rank step would use about ${withoutTrial.toFixed(2)} s CPU (ratio ${(withoutTrial / cheaper.cpu).toFixed(2)}); ` +
+      `reading VmSwap only in the first and last snapshot (rank.ts uses only those two) would save about ${((pieces.snapshotVmSwapCpuS ?? 0) * (seconds - 1)).toFixed(2)} s more`,
+  );
+
+  const label = `${seconds} s, ${extra.toLocaleString('en-US')} extra idle processes`;
+  return {
+    rows: [
+      {
+        id: '1a',
+        measurement: 'rank footprint',
+        figure: `rank step CPU (user+sys), ${label}`,
+        value: round(rankCpu, 2),
+        unit: 's',
+        anchor: { name: `${cheaper.name} (cheaper anchor)`, value: round(cheaper.cpu, 2), unit: 's' },
+        ratio: round(ratio, 2),
+        target: 'ratio < 1',
+        met: ratio < 1,
+      },
+      {
+        id: '1b',
+        measurement: 'rank footprint',
+        figure: 'pidstat -r -d 1 N CPU',
+        value: round(cpu('pidstat'), 2),
+        unit: 's',
+        anchor: { name: 'rank step', value: round(rankCpu, 2), unit: 's' },
+        ratio: round(cpu('pidstat') / rankCpu, 2),
+      },
+      ...(iotopOk
+        ? [
+            {
+              id: '1c',
+              measurement: 'rank footprint',
+              figure: 'iotop -b -o -n N CPU',
+              value: round(cpu('iotop'), 2),
+              unit: 's',
+              anchor: { name: 'rank step', value: round(rankCpu, 2), unit: 's' },
+              ratio: round(cpu('iotop') / rankCpu, 2),
+            },
+          ]
+        : []),
+      {
+        id: '1d',
+        measurement: 'rank footprint',
+        figure: `rank step wall time (${seconds} s window)`,
+        value: round(wall('rank'), 2),
+        unit: 's',
+        anchor: { name: 'pidstat wall', value: round(wall('pidstat'), 2), unit: 's' },
+        ratio: round(wall('rank') / wall('pidstat'), 2),
+        note: `output ${Math.round(median(results.rank.map((t) => t.stdoutBytes)) / 1024)} KiB`,
+      },
+    ],
+    details: {
+      processesOnMachine: crowd.count,
+      extraIdleProcesses: extra,
+      seconds,
+      rounds,
+      runs: Object.fromEntries(
+        Object.entries(results).map(([k, v]) => [k, v.map((t) => ({ wallS: t.wallS, userS: t.userS, sysS: t.sysS, outBytes: t.stdoutBytes }))]),
+      ),
+      pieces,
+      iotop: iotopOk ? 'ran' : iotopError,
+    },
+    notes,
+  };
+}
