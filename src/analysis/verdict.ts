@@ -18,10 +18,10 @@ export const MAJORITY_SHARE = 0.6;
 
 /**
  * Below this many major faults per second (in both the sample and the capture window), the node is quiet.
- * It is 0.2% of the alert's 500/s: a few stray faults (a cron job paging in its binary) are not an incident,
- * and naming a culprit from a handful of samples would mislead.
+ * It is 1% of the alert's 500/s: a few stray faults (a cron job paging in its binary, the tracer itself
+ * starting up system-wide) are not an incident, and naming a culprit from a handful of samples would mislead.
  */
-export const QUIET_MAX_PER_SEC = 1;
+export const QUIET_MAX_PER_SEC = 5;
 
 /** Fewer resolved samples than this lower the confidence one step: a share of 12 samples moves 8% per sample. */
 export const MIN_SAMPLES = 20;

@@ -250,8 +250,7 @@ describe('perf refused by perf_event_paranoid', () => {
     const r = await triageNode(c, node, { kind: 'cli' });
     expect(r.verdict.kind, JSON.stringify(r.verdict)).not.toBe('failed');
     expect(r.nodeInfo?.uid).not.toBe(0);
-    expect(r.nodeInfo?.perfMajorFaults?.ok).toBe(false);
-    expect(r.nodeInfo?.perfMajorFaults?.reason).toMatch(/perf_event_paranoid/);
+    // The rank step makes no perf trial (doctor's probe does); the capture's attempts carry the reason.
     const cap = r.analysis!.capture;
     expect(cap.tier).toBe('none');
     const perf = cap.unavailable.find((u) => u.tier === 'perf');

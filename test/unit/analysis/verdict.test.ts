@@ -176,10 +176,10 @@ describe('quiet', () => {
   });
 
   it(`treats fewer than ${QUIET_MAX_PER_SEC}/s as quiet, stray samples included`, () => {
-    const v = verdictOf({ nodePerSec: 0.8, faults: { 1: { text: 3 } } });
+    const v = verdictOf({ nodePerSec: 4, faults: { 1: { text: 3 } } });
     expect(v.kind).toBe('quiet');
-    expect(v.notes).toContain('8 major faults in the window, below 1/s');
-    expect(verdictOf({ nodePerSec: 1.2, faults: { 1: { text: 6 } }, capturePerSec: 1.2 }).kind).not.toBe('quiet');
+    expect(v.notes).toContain(`40 major faults in the window, below ${QUIET_MAX_PER_SEC}/s`);
+    expect(verdictOf({ nodePerSec: 6, faults: { 1: { text: 30 } }, capturePerSec: 6 }).kind).not.toBe('quiet');
   });
 
   it('is not quiet when the capture window saw faults the sample window did not', () => {
