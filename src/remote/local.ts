@@ -11,8 +11,13 @@ import { superviseStep, type RunnerOptions, type StepSink } from './step.js';
  * (`detached: true`), so its process group holds every process of the step and one kill of the
  * group stops them all.
  */
+export interface LocalOptions extends RunnerOptions {
+  /** Environment and user of the step (tests use them to play a node with fewer tools or rights). */
+  spawn?: { env?: NodeJS.ProcessEnv; uid?: number; gid?: number };
+}
+
 export class LocalConnector implements Connector {
-  constructor(private readonly options: RunnerOptions = {}) {}
+  constructor(private readonly options: LocalOptions = {}) {}
 
   async open(node: NodeConfig, options: { signal?: AbortSignal } = {}): Promise<NodeSession> {
     if (!node.local) throw new TriageError('internal', `node ${node.name} is not a local node`);
@@ -29,7 +34,7 @@ class LocalSession implements NodeSession {
   private closed = false;
   private current: { sink: StepSink; stop(): void } | undefined;
 
-  constructor(private readonly options: RunnerOptions) {}
+  constructor(private readonly options: LocalOptions) {}
 
   async run(req: StepRequest): Promise<StepOutput> {
     if (this.closed) throw new TriageError('internal', 'the local session is closed');
@@ -37,7 +42,7 @@ class LocalSession implements NodeSession {
     const [file, ...args] = buildStepCommand({ args: req.args, timeoutSeconds: req.timeoutSeconds, sudo: false }).argv as [string, ...string[]];
 
     return superviseStep(req, this.options, (sink) => {
-      const child = spawn(file, args, { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(file, args, { detached: true, stdio: ['pipe', 'pipe', 'pipe'], ...this.options.spawn });
       let killTimer: NodeJS.Timeout | undefined;
       let exited = false;
 

@@ -2,17 +2,15 @@
  * Shared by the engine tests: a config for the `local` node or a real sshd on loopback, and the
  * checks that a triage left nothing behind on the node.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configSchema, type Config, type NodeConfig } from '../../src/config/schema.js';
-import { TriageError } from '../../src/errors.js';
 import type { TriageResult } from '../../src/model/triage.js';
 import type { ProcessRank } from '../../src/model/verdict.js';
-import { buildStepCommand } from '../../src/remote/command.js';
-import type { Connector, NodeSession, StepOutput, StepRequest } from '../../src/remote/session.js';
-import { superviseStep } from '../../src/remote/step.js';
+import { LocalConnector } from '../../src/remote/local.js';
+import type { Connector } from '../../src/remote/session.js';
 import type { Sshd } from '../support/sshd.js';
 
 export function localConfig(overrides: Partial<Config['playbook']> = {}): { config: Config; node: NodeConfig } {
@@ -91,53 +89,7 @@ export async function expectNodeClean(timeoutMs = 8000): Promise<void> {
  * and `gid`. The node-side `timeout` bounds every step as in production.
  */
 export function restrictedLocalConnector(opts: { env: NodeJS.ProcessEnv; uid?: number; gid?: number }): Connector {
-  return {
-    async open(): Promise<NodeSession> {
-      let closed = false;
-      return {
-        address: 'local',
-        run(req: StepRequest): Promise<StepOutput> {
-          if (closed) return Promise.reject(new TriageError('internal', 'session closed'));
-          const [file, ...args] = buildStepCommand({ args: req.args, timeoutSeconds: req.timeoutSeconds, sudo: false }).argv as [string, ...string[]];
-          return superviseStep(req, {}, (sink) => {
-            const child = spawn(file, args, {
-              detached: true,
-              stdio: ['pipe', 'pipe', 'pipe'],
-              env: opts.env,
-              ...(opts.uid === undefined ? {} : { uid: opts.uid }),
-              ...(opts.gid === undefined ? {} : { gid: opts.gid }),
-            });
-            let exited = false;
-            child.on('error', (err) => {
-              exited = true;
-              sink.fail(new TriageError('internal', `cannot start ${file}: ${err.message}`, { cause: err }));
-            });
-            child.stdout.on('data', (chunk: Buffer) => sink.stdout.push(chunk));
-            child.stderr.on('data', (chunk: Buffer) => sink.stderr.push(chunk));
-            child.stdin.on('error', () => {});
-            child.stdin.end(req.script);
-            child.on('close', (code, signal) => {
-              exited = true;
-              sink.finish(code, signal);
-            });
-            return {
-              stop() {
-                if (exited || child.pid === undefined) return;
-                try {
-                  process.kill(-child.pid, 'SIGTERM');
-                } catch {
-                  // gone
-                }
-              },
-            };
-          });
-        },
-        async close() {
-          closed = true;
-        },
-      };
-    },
-  };
+  return new LocalConnector({ spawn: opts });
 }
 
 /**
