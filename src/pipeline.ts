@@ -113,9 +113,8 @@ export async function triageNode(config: Config, node: NodeConfig, trigger: Trig
   } catch (err) {
     // Once the deadline or the caller aborted, a step's own `cancelled` (or a connection closed under it) is the
     // abort's doing: say which abort it was.
-    const e = signal.aborted && !(err instanceof TriageError && err.code !== 'connection_lost' && err.code !== 'cancelled')
-      ? abortReason(options.signal, deadlineMs, err)
-      : asTriageError(err);
+    const abortsDoing = !(err instanceof TriageError) || err.code === 'connection_lost' || err.code === 'cancelled';
+    const e = signal.aborted && abortsDoing ? abortReason(options.signal, deadlineMs, err) : asTriageError(err);
     progress({ step: 'done' });
     return { ...base, finishedAt: new Date().toISOString(), timings, nodeInfo: rank?.node ?? null, verdict: failedVerdict(e, node.name), analysis: null };
   } finally {
