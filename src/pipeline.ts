@@ -1,13 +1,11 @@
 /**
- * The whole chain in one place:
+ * The engine: the node-facing part of the chain for one node,
  *
- *   intake (webhook, Slack, CLI) → dispatch (dedup, cooldown, queue) → remote (connect to the node)
- *   → playbook (rank, capture) → analysis (resolve, classify, verdict) → report (Markdown) → notify (Slack, log)
+ *   remote (connect to the node) → playbook (rank, capture) → analysis (resolve, classify, verdict)
  *
- * `triageNode` is the node-facing part for one node (remote → playbook → analysis). It never
- * throws: every failure becomes a `failed` verdict with its reason. The service (intake, dispatch,
- * store, report, notify around it) is put together by `createService` in service.ts; the CLI uses
- * `triageNode` and `renderReport` directly.
+ * `triageNode` never throws: every failure becomes a `failed` verdict with its reason. The whole chain around
+ * it (intake, dispatch, report, store, notify) is put together in service.ts; the CLI uses `triageNode` and
+ * `renderReport` directly.
  */
 import type { Config, NodeConfig } from './config/schema.js';
 import { asTriageError, TriageError } from './errors.js';
@@ -19,7 +17,7 @@ import { captureArgs, captureTimeoutSeconds, newNonce, playbookScript, rankArgs,
 import { parseCapture, parseRank, tracerUnavailable } from './playbook/parse.js';
 import { rankProcesses } from './analysis/rank.js';
 import { analyze } from './analysis/analyze.js';
-import { failedVerdict } from './analysis/verdict.js';
+import { failureVerdict } from './model/failure.js';
 
 export interface Progress {
   step: StepName | 'done';
@@ -116,7 +114,7 @@ export async function triageNode(config: Config, node: NodeConfig, trigger: Trig
     const abortsDoing = !(err instanceof TriageError) || err.code === 'connection_lost' || err.code === 'cancelled';
     const e = signal.aborted && abortsDoing ? abortReason(options.signal, deadlineMs, err) : asTriageError(err);
     progress({ step: 'done' });
-    return { ...base, finishedAt: new Date().toISOString(), timings, nodeInfo: rank?.node ?? null, verdict: failedVerdict(e, node.name), analysis: null };
+    return { ...base, finishedAt: new Date().toISOString(), timings, nodeInfo: rank?.node ?? null, verdict: failureVerdict(e, node.name), analysis: null };
   } finally {
     await session?.close().catch(() => {});
   }

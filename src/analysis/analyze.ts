@@ -1,7 +1,8 @@
 import type { CaptureFacts, ProcDetail, RankFacts } from '../model/facts.js';
 import type { Analysis, CaptureSummary, ProcessRank, SwappedMapping, Verdict } from '../model/verdict.js';
 import { classifyMapping } from './mapping-kind.js';
-import { DEFAULT_ALERT_THRESHOLD_PER_SEC, rankProcesses, systemMemory } from './rank.js';
+import { ALERT_THRESHOLD_PER_SEC, SWAP_MEANINGFUL_KB } from '../model/limits.js';
+import { rankProcesses, systemMemory } from './rank.js';
 import { resolveSamples, type Resolution } from './resolve.js';
 import { decideVerdict } from './verdict.js';
 import { whoOf } from './who.js';
@@ -25,7 +26,7 @@ export interface AnalyzeInput {
 
 export function analyze(input: AnalyzeInput): { analysis: Analysis; verdict: Verdict } {
   const { rank, capture } = input;
-  const system = systemMemory(rank, input.alertThresholdPerSec ?? DEFAULT_ALERT_THRESHOLD_PER_SEC);
+  const system = systemMemory(rank, input.alertThresholdPerSec ?? ALERT_THRESHOLD_PER_SEC);
   const processes = rankProcesses(rank, { top: input.topProcesses }).map((p) => withDetail(p, capture.procs[String(p.pid)]));
 
   const lastComm = new Map<number, string>();
@@ -67,8 +68,6 @@ function withDetail(p: ProcessRank, detail: ProcDetail | undefined): ProcessRank
 /** Swapped-out mappings kept, largest first. */
 export const SWAPPED_MAPPINGS = 10;
 
-/** Mappings with less than this in swap are left out: a few stray pages (a library's data, the stack) say nothing. */
-export const SWAPPED_MIN_KB = 1024;
 
 /**
  * Where the ranked processes' swap is, from smaps (read with the maps during the capture): each mapping with
@@ -88,7 +87,7 @@ function swappedMappings(
     const byStart = new Map(d.maps.map((m) => [m.start.toString(16), m]));
     for (const [start, swapKb] of Object.entries(d.smapsSwapKb)) {
       const m = byStart.get(start);
-      if (!m || swapKb < SWAPPED_MIN_KB) continue;
+      if (!m || swapKb < SWAP_MEANINGFUL_KB) continue;
       const c = classifyMapping(m, tmpfsMounts);
       rows.push({ pid: p.pid, comm: p.comm, path: c.path, label: c.label, kind: c.kind, swapKb });
     }

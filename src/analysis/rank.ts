@@ -1,4 +1,5 @@
 import type { RankFacts } from '../model/facts.js';
+import { ALERT_THRESHOLD_PER_SEC } from '../model/limits.js';
 import type { ProcessRank, SystemMemory } from '../model/verdict.js';
 
 /**
@@ -10,8 +11,6 @@ import type { ProcessRank, SystemMemory } from '../model/verdict.js';
  * read_bytes); one that exited is counted up to its last snapshot.
  */
 
-/** node-mixin's NodeMemoryMajorPagesFaults: `rate(node_vmstat_pgmajfault[5m]) > 500`. */
-export const DEFAULT_ALERT_THRESHOLD_PER_SEC = 500;
 
 export interface RankOptions {
   /** Keep the first `top` processes; all when absent. */
@@ -130,7 +129,7 @@ export function rankProcesses(facts: RankFacts, options: RankOptions | number = 
   return top === undefined ? ranks : ranks.slice(0, Math.max(0, top));
 }
 
-export function systemMemory(facts: RankFacts, alertThresholdPerSec = DEFAULT_ALERT_THRESHOLD_PER_SEC): SystemMemory {
+export function systemMemory(facts: RankFacts, alertThresholdPerSec = ALERT_THRESHOLD_PER_SEC): SystemMemory {
   const vm = [...facts.vmstat].sort((a, b) => a.t - b.t);
   const times = vm.map((v) => v.t);
   const first = vm[0];

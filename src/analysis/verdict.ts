@@ -1,20 +1,12 @@
-import type { ErrorCode, TriageError } from '../errors.js';
 import type { Tier } from '../model/facts.js';
+import { MAJORITY_SHARE, SHMEM_NOTE_SHARE, SWAP_MEANINGFUL_KB } from '../model/limits.js';
 import type { Analysis, Cause, Confidence, MappingFaults, ProcessRank, SystemMemory, Verdict, VerdictKind } from '../model/verdict.js';
 
 /**
- * Draws the verdict from an analysis, following the verdict table in design.md. With fault addresses, the
+ * Draws the verdict from an analysis, following the verdict table (README, Verdicts). With fault addresses, the
  * cause with a clear majority of the resolved samples wins; without them (tier none, or nothing resolved),
  * /proc evidence decides with low confidence, or the verdict is inconclusive.
  */
-
-/**
- * A cause needs this share of the resolved faults to name the verdict. A bare majority (> 50%) would flip
- * between two near-equal causes on sampling noise and name one of them while the other is almost as large;
- * at 60% the winner is at least 1.5× everything else combined, so acting on it removes most of the faults.
- * Below it the verdict is `mixed` and names the top two.
- */
-export const MAJORITY_SHARE = 0.6;
 
 /**
  * Below this many major faults per second (in both the sample and the capture window), the node is quiet.
@@ -28,9 +20,6 @@ export const MIN_SAMPLES = 20;
 
 /** More than this share of unresolved samples lowers the confidence one step: the missing ones may tell another story. */
 export const MAX_UNRESOLVED_SHARE = 0.2;
-
-/** Shared memory above this share of resolved faults gets a note: people read "/dev/shm/…" as a file. */
-export const SHMEM_NOTE_SHARE = 0.25;
 
 /** pswpin below this share of pgmajfault counts as "no swap-ins" (tier none: file reads are possible). */
 export const PSWPIN_NEGLIGIBLE_SHARE = 0.1;
@@ -320,9 +309,6 @@ function fromProcEvidence({ node, analysis, pageSize = 4096 }: VerdictInput, not
   };
 }
 
-/** Below this much in swap a process's swap cannot account for sustained swap-ins (a few stray pages). */
-export const SWAP_MEANINGFUL_KB = 1024;
-
 /** kB a process has in swap: VmSwap, or smaps Swap (which adds shared memory) when that is larger. */
 function swapOf(p: ProcessRank, analysis: Analysis): number {
   const smaps = (analysis.swapped ?? []).filter((m) => m.pid === p.pid).reduce((n, m) => n + m.swapKb, 0);
@@ -362,47 +348,6 @@ function presenceNote(processes: readonly ProcessRank[], pid: number | null, not
   const p = processes.find((x) => x.pid === pid);
   if (p?.presence === 'exited' || p?.presence === 'brief') notes.push(`pid ${p.pid} exited during the window`);
   else if (p?.presence === 'started') notes.push(`pid ${p.pid} started during the window`);
-}
-
-// Partial so a code added elsewhere still gets a readable fallback rather than breaking the build.
-const REASON: Partial<Record<ErrorCode, string>> = {
-  config_invalid: 'invalid configuration',
-  unknown_node: 'unknown node',
-  unreachable: 'unreachable',
-  connect_timeout: 'connection timed out',
-  auth_refused: 'auth refused',
-  host_key_mismatch: 'host key mismatch',
-  sudo_refused: 'sudo refused',
-  connection_lost: 'connection lost',
-  deadline_exceeded: 'timeout',
-  output_too_large: 'playbook output too large',
-  playbook_failed: 'playbook failed',
-  tracer_unavailable: 'the tracer set in playbook.tracer is unavailable',
-  parse_failed: 'playbook output could not be parsed',
-  template_missing: 'report template missing',
-  template_field_missing: 'report template field missing',
-  store_unavailable: 'store unavailable',
-  cancelled: 'cancelled',
-  queue_full: 'too many triages queued',
-  interrupted: 'interrupted',
-  internal: 'internal error',
-};
-
-/** The verdict when the triage could not run: the reason in words, the error's code and message in `failure`. */
-export function failedVerdict(error: TriageError, node: string): Verdict {
-  return {
-    kind: 'failed',
-    summary: `triage of ${node} failed: ${REASON[error.code] ?? error.code.replaceAll('_', ' ')}`,
-    pid: null,
-    comm: null,
-    path: null,
-    confidence: null,
-    tracer: null,
-    faultsPerSec: null,
-    mappings: [],
-    notes: [],
-    failure: { code: error.code, message: error.message, retryable: error.retryable },
-  };
 }
 
 function fmt(n: number): string {

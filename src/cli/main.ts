@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { TriageError } from '../errors.js';
+import { WINDOW_SECONDS } from '../model/limits.js';
 import { runCommand } from './run.js';
 import { doctorCommand } from './doctor.js';
 
@@ -58,7 +59,8 @@ class UsageError extends Error {}
 
 function seconds(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^\d{1,3}$/.test(v) || Number(v) < 1 || Number(v) > 60) throw new UsageError(`${flag} takes whole seconds from 1 to 60, not "${v}"`);
+  const { min, max } = WINDOW_SECONDS;
+  if (!/^\d{1,3}$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`${flag} takes whole seconds from ${min} to ${max}, not "${v}"`);
   return Number(v);
 }
 

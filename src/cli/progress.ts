@@ -54,6 +54,5 @@ const STEP_LABEL: Record<Progress['step'], string> = {
   rank: 'ranking processes',
   capture: 'capturing fault addresses',
   resolve: 'resolving addresses',
-  analysis: 'analysing',
   done: 'done',
 };

@@ -1,6 +1,11 @@
 import { z } from 'zod';
+import { tierRequestSchema } from '../model/facts.js';
+import { WINDOW_SECONDS } from '../model/limits.js';
 
-/** Configuration schema: the contract in design.md, plus a few bounded knobs with safe defaults. */
+/**
+ * Configuration schema: the documented keys (README, Configuration), plus a few bounded knobs with safe defaults.
+ * A block that is left out gets the defaults of its keys (`prefault({})` runs the block's own schema on `{}`).
+ */
 
 const seconds = (def: number, max: number) => z.number().int().min(1).max(max).default(def);
 
@@ -62,13 +67,14 @@ export const nodeSchema = z
     if (!node.local && !node.ssh) ctx.addIssue({ code: 'custom', message: 'a node needs ssh settings or local: true' });
   });
 
-export const tracerChoice = z.enum(['auto', 'perf', 'bpftrace', 'tracepoint', 'none']);
+/** A timed window: whole seconds within the bounds every entry point shares. */
+const windowSeconds = (def: number) => z.number().int().min(WINDOW_SECONDS.min).max(WINDOW_SECONDS.max).default(def);
 
 export const playbookSchema = z.strictObject({
-  sampleSeconds: seconds(5, 60),
-  captureSeconds: seconds(5, 60),
+  sampleSeconds: windowSeconds(5),
+  captureSeconds: windowSeconds(5),
   topProcesses: z.number().int().min(1).max(50).default(5),
-  tracer: tracerChoice.default('auto'),
+  tracer: tierRequestSchema.default('auto'),
   /** Slack on top of the configured windows before the bot gives up on a node. */
   deadlineSlackSeconds: seconds(20, 600),
   /** Cap on what the bot reads back from one playbook step, so a flood cannot exhaust memory. */
@@ -94,7 +100,7 @@ export const serverSchema = z.strictObject({
       alerts: z.number().int().min(1).max(1_000_000).default(300),
       slack: z.number().int().min(1).max(1_000_000).default(120),
     })
-    .default(() => ({ windowSeconds: 60, alerts: 300, slack: 120 })),
+    .prefault({}),
   /** A client must send its request headers within this time (slowloris). */
   headersTimeoutSeconds: z.number().int().min(1).max(300).default(10),
   /** A client must send its whole request (headers and body) within this time. */
@@ -136,14 +142,14 @@ export const slackSchema = z.strictObject({
     .default('/pagefault'),
   /** One Slack API call's time limit. */
   requestTimeoutSeconds: z.number().min(0.1).max(120).default(10),
-  retry: slackRetrySchema.default(() => slackRetrySchema.parse({})),
+  retry: slackRetrySchema.prefault({}),
 });
 
 export const configSchema = z.strictObject({
-  server: serverSchema.default(() => serverSchema.parse({})),
-  storage: storageSchema.default(() => storageSchema.parse({})),
+  server: serverSchema.prefault({}),
+  storage: storageSchema.prefault({}),
   slack: slackSchema.optional(),
-  playbook: playbookSchema.default(() => playbookSchema.parse({})),
+  playbook: playbookSchema.prefault({}),
   triage: z
     .strictObject({
       alertnames: z.array(z.string().min(1)).min(1).default(['NodeMemoryMajorPagesFaults']),
@@ -155,14 +161,7 @@ export const configSchema = z.strictObject({
       /** On start, triages a previous process left queued are run if younger than this, else marked interrupted (0: never run). */
       requeueMaxAgeSeconds: z.number().int().min(0).max(86400).default(600),
     })
-    .default(() => ({
-      alertnames: ['NodeMemoryMajorPagesFaults'],
-      cooldownSeconds: 600,
-      maxConcurrent: 8,
-      maxQueued: 1000,
-      shutdownGraceSeconds: 30,
-      requeueMaxAgeSeconds: 600,
-    })),
+    .prefault({}),
   nodes: z
     .array(nodeSchema)
     .min(1)
@@ -178,7 +177,4 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type NodeConfig = z.infer<typeof nodeSchema>;
 export type SshConfig = z.infer<typeof sshSchema>;
-export type JumpHostConfig = z.infer<typeof jumpHostSchema>;
-export type PlaybookConfig = z.infer<typeof playbookSchema>;
-export type TracerChoice = z.infer<typeof tracerChoice>;
 export type SlackConfig = z.infer<typeof slackSchema>;

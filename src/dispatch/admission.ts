@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import type { AlertTrigger } from '../intake/route-alert.js';
+import type { AlertTrigger } from '../model/triage.js';
 import type { TriageStore } from '../store/triage-store.js';
 
 /**

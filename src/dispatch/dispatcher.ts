@@ -1,12 +1,11 @@
 import type { Config, NodeConfig } from '../config/schema.js';
-import { asTriageError } from '../errors.js';
+import { asTriageError, TriageError } from '../errors.js';
 import type { Log } from '../log.js';
-import type { Trigger } from '../model/triage.js';
-import type { AlertTrigger } from '../intake/route-alert.js';
-import { failureVerdict } from '../store/failure-verdict.js';
-import { newTriageId } from '../store/ids.js';
+import { failureVerdict } from '../model/failure.js';
+import { newTriageId } from '../model/ids.js';
+import type { Admission, AlertTrigger, ManualTrigger, RunOptions, Trigger } from '../model/triage.js';
 import { isStoreError, STORE_RETRY_MS } from '../store/store-errors.js';
-import type { RunOptions, TriageStore } from '../store/triage-store.js';
+import type { TriageStore } from '../store/triage-store.js';
 import { cooldownReason, dedupKey, findDuplicate } from './admission.js';
 
 /**
@@ -19,18 +18,13 @@ export interface Job {
   node: NodeConfig;
   trigger: Trigger;
   options: RunOptions;
+  createdAt: string;
+  /** Set when the job starts. */
+  startedAt?: string;
 }
 
 /** Runs a job to its stored verdict. Called after the store marked it running. */
 export type Execute = (job: Job, signal: AbortSignal) => Promise<void>;
-
-export type Admission =
-  | { status: 'queued'; id: string; node: string }
-  | { status: 'duplicate'; id: string; node: string }
-  | { status: 'dropped'; id: string; node: string; reason: string }
-  | { status: 'cooldown'; id: string; node: string; reason: string };
-
-export type ManualTrigger = Exclude<Trigger, { kind: 'alert' }>;
 
 export interface DispatcherDeps {
   triage: Config['triage'];
@@ -102,12 +96,12 @@ export class Dispatcher {
     const row = { id, node: node.name, trigger, options, dedupKey: key, createdAt: now };
     if (this.queue.length >= triage.maxQueued) {
       const reason = `the queue is full (triage.maxQueued = ${triage.maxQueued}); recorded as failed triage ${id}`;
-      store.insertFailed(row, failureVerdict('queue_full', `dropped: ${reason}`));
+      store.insertFailed(row, failureVerdict(new TriageError('queue_full', `dropped: ${reason}`)));
       log.warn({ triageId: id, node: node.name, trigger: trigger.kind }, 'triage dropped: queue full');
       return { status: 'dropped', id, node: node.name, reason };
     }
     store.insertQueued(row);
-    this.queue.push({ id, node, trigger, options });
+    this.queue.push({ id, node, trigger, options, createdAt: now.toISOString() });
     log.info({ triageId: id, node: node.name, trigger: trigger.kind }, 'triage queued');
     this.schedulePump();
     return { status: 'queued', id, node: node.name };
@@ -137,7 +131,7 @@ export class Dispatcher {
     for (let i = this.queue.length - 1; i >= 0; i--) {
       const job = this.queue[i]!;
       if (job.node.name !== node || job.trigger.kind !== 'alert' || job.trigger.fingerprint !== fingerprint) continue;
-      if (this.deps.store.fail(job.id, failureVerdict('cancelled', message), this.now(), ['queued'])) cancelled.push(job.id);
+      if (this.deps.store.fail(job.id, failureVerdict(new TriageError('cancelled', message)), this.now(), ['queued'])) cancelled.push(job.id);
       this.queue.splice(i, 1);
       this.deps.log.info({ triageId: job.id, node }, 'triage cancelled: alert resolved');
     }
@@ -181,14 +175,16 @@ export class Dispatcher {
   private start(job: Job): boolean {
     const { store, execute, log } = this.deps;
     let marked: boolean;
+    const startedAt = this.now();
     try {
-      marked = store.markRunning(job.id, this.now());
+      marked = store.markRunning(job.id, startedAt);
     } catch (err) {
       if (!isStoreError(err)) throw err;
       log.error({ triageId: job.id, node: job.node.name, err }, 'cannot start the triage: the store cannot be written; retrying');
       return false;
     }
     if (!marked) return true; // ended while it waited
+    job.startedAt = startedAt.toISOString();
     const abort = new AbortController();
     this.busyNodes.add(job.node.name);
     const done = Promise.resolve()
@@ -197,7 +193,7 @@ export class Dispatcher {
         const e = asTriageError(err);
         log.error({ triageId: job.id, node: job.node.name, err: e }, 'triage crashed');
         try {
-          if (store.open) store.fail(job.id, failureVerdict(e.code, `the triage crashed: ${e.message}`), this.now(), ['running']);
+          if (store.open) store.fail(job.id, failureVerdict(new TriageError(e.code, `the triage crashed: ${e.message}`)), this.now(), ['running']);
         } catch (storeErr) {
           log.error({ triageId: job.id, err: storeErr }, 'cannot record the crash: the store cannot be written');
         }
@@ -229,7 +225,7 @@ export class Dispatcher {
   /**
    * Stops starting triages and gives the running ones `graceMs` to finish. Those still running then
    * are aborted and marked interrupted. Queued ones stay queued in the store: the next process
-   * resumes them (see recover in service.ts).
+   * resumes them (recover.ts).
    */
   async close(graceMs: number): Promise<{ finished: string[]; interrupted: string[] }> {
     this.accepting = false;
@@ -247,9 +243,9 @@ export class Dispatcher {
       r.abort.abort(new Error('shutting down'));
       const message = `interrupted: the bot shut down while this triage was running (it had ${Math.round(graceMs / 1000)} s to finish)`;
       try {
-        if (store.fail(r.job.id, failureVerdict('interrupted', message), this.now(), ['running'])) interrupted.push(r.job.id);
+        if (store.fail(r.job.id, failureVerdict(new TriageError('interrupted', message)), this.now(), ['running'])) interrupted.push(r.job.id);
       } catch (err) {
-        // The row stays `running`; the next start marks it interrupted (recover in service.ts).
+        // The row stays `running`; the next start marks it interrupted (recover.ts).
         log.error({ triageId: r.job.id, err }, 'cannot mark the triage interrupted: the store cannot be written');
       }
       log.warn({ triageId: r.job.id, node: r.job.node.name }, 'triage interrupted by shutdown');

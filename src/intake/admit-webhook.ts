@@ -1,10 +1,11 @@
 import type { Config } from '../config/schema.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { AlertOutcome } from '../metrics.js';
-import type { Webhook, WebhookAlert } from './alertmanager.js';
+import type { ResolvedAlert } from '../model/alert.js';
+import type { Webhook } from './alertmanager.js';
 import { routeAlert } from './route-alert.js';
 
-/** The 202 body of POST /alerts (design.md, HTTP). */
+/** The 202 body of POST /alerts (the HTTP contract, README). */
 export interface WebhookAnswer {
   triages: { id: string; node: string; fingerprint: string; status: 'queued' | 'duplicate' }[];
   ignored: { fingerprint: string; reason: string }[];
@@ -13,7 +14,8 @@ export interface WebhookAnswer {
 export interface Admitted {
   answer: WebhookAnswer;
   outcomes: AlertOutcome[];
-  resolved: { node: string; alert: WebhookAlert; cancelled: string[] }[];
+  /** Resolved alerts of known nodes; the triage each started is looked up by the caller. */
+  resolved: Omit<ResolvedAlert, 'triage'>[];
 }
 
 /**
@@ -38,7 +40,15 @@ export function admitWebhook(webhook: Webhook, config: Pick<Config, 'triage' | '
         const reason = cancelled.length > 0 ? `resolved: cancelled queued triage ${cancelled.join(', ')} of node ${node}` : `resolved: no queued triage of node ${node} to cancel`;
         answer.ignored.push({ fingerprint, reason });
         outcomes.push('resolved');
-        resolved.push({ node, alert, cancelled });
+        resolved.push({
+          node,
+          fingerprint,
+          startsAt: alert.startsAt,
+          alertname: alert.labels.alertname ?? 'alert',
+          instance: alert.labels.instance ?? null,
+          endsAt: alert.endsAt && !alert.endsAt.startsWith('0001-') ? alert.endsAt : new Date().toISOString(),
+          cancelled,
+        });
         break;
       }
       case 'firing': {

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyPluginAsync } from 'fastify';
 import { formatIssues, formatPath } from '../config/load.js';
-import type { Service } from '../service.js';
+import type { IntakeService } from './intake-service.js';
 import { isStoreError } from '../store/store-errors.js';
 import { webhookSchema } from './alertmanager.js';
 import { bearerMatches } from './auth.js';
@@ -9,7 +9,7 @@ import { bearerMatches } from './auth.js';
  * POST /alerts: authenticate, validate, admit, answer 202. It never waits for a triage.
  * Alertmanager retries 5xx and gives up on 4xx, so only "try later" answers are 5xx.
  */
-export const alertsRoute: FastifyPluginAsync<{ service: Service }> = async (app, { service }) => {
+export const alertsRoute: FastifyPluginAsync<{ service: IntakeService }> = async (app, { service }) => {
   const { config, metrics } = service;
   const token = config.server.webhookToken;
 

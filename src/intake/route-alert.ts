@@ -1,9 +1,7 @@
 import type { Config, NodeConfig } from '../config/schema.js';
 import { matchNode } from '../config/inventory.js';
-import type { Trigger } from '../model/triage.js';
+import type { AlertTrigger } from '../model/triage.js';
 import type { WebhookAlert } from './alertmanager.js';
-
-export type AlertTrigger = Extract<Trigger, { kind: 'alert' }>;
 
 /** What one alert of a webhook asks for: a triage of a node, the end of one, or nothing (with why). */
 export type RoutedAlert =

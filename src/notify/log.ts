@@ -6,14 +6,14 @@ export function createLogNotifier(log: Log): Notifier {
   return {
     // The service logs the lifecycle itself; this notifier only adds what Slack would post.
     async triageStarted() {},
-    async triageFinished(t, reportUrl) {
+    async triageFinished({ view: t, reportUrl }) {
       log.info(
         { triageId: t.id, node: t.node, verdict: t.verdict?.kind ?? null, reportUrl },
         `verdict for ${t.node}: ${t.verdict?.summary ?? t.status}${reportUrl ? ` (${reportUrl})` : ''}`,
       );
     },
-    async alertResolved(node, alert, cancelled) {
-      log.info({ node, fingerprint: alert.fingerprint, cancelled }, 'alert resolved');
+    async alertResolved(alert) {
+      log.info({ node: alert.node, fingerprint: alert.fingerprint, cancelled: alert.cancelled }, 'alert resolved');
     },
   };
 }

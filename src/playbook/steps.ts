@@ -3,12 +3,15 @@ import { readFileSync } from 'node:fs';
 import { TriageError } from '../errors.js';
 import { tierRequestSchema, type TierRequest } from '../model/facts.js';
 import { playbookScriptPath } from '../paths.js';
-import { SAFE_ARG } from '../remote/session.js';
+import { NONCE_RE } from './sections.js';
 
 /**
  * Argument lists for the playbook's steps (`sh -s -- ARGS` with the script on stdin). Every argument is a step
  * name, a validated integer, a tier name or the hex nonce, and matches SAFE_ARG: nothing else ever reaches a node.
  */
+
+/** The only tokens a playbook argument may be (remote checks them again where the command is built). */
+export const SAFE_ARG = /^(?:[a-z][a-z0-9-]{0,31}|[0-9]{1,10}|[0-9a-f]{8,64})$/;
 
 /** Bounds the playbook itself enforces. */
 export const PLAYBOOK_LIMITS = { minSeconds: 1, maxSeconds: 3600, maxPids: 256, maxPid: 4_194_304 } as const;
@@ -27,7 +30,7 @@ export function newNonce(): string {
 }
 
 function checkNonce(nonce: string): string {
-  if (!/^[0-9a-f]{16,64}$/.test(nonce)) throw new TriageError('internal', `invalid playbook nonce ${JSON.stringify(nonce)}`);
+  if (!NONCE_RE.test(nonce)) throw new TriageError('internal', `invalid playbook nonce ${JSON.stringify(nonce)}`);
   return nonce;
 }
 

@@ -1,5 +1,5 @@
 import { TriageError } from '../errors.js';
-import { SAFE_ARG } from './session.js';
+import { SAFE_ARG } from '../playbook/steps.js';
 
 /**
  * The one place a node command is made. Every step is

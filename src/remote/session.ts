@@ -8,7 +8,7 @@ import type { NodeConfig } from '../config/schema.js';
 export interface StepRequest {
   /** The playbook script text, written to the step's stdin. */
   script: string;
-  /** Playbook arguments: each matches SAFE_ARG. */
+  /** Playbook arguments: each matches SAFE_ARG (playbook/steps.ts). */
   args: readonly string[];
   /** The node-side `timeout` for this step. */
   timeoutSeconds: number;
@@ -37,5 +37,3 @@ export interface Connector {
   /** Opens a session (for SSH: connect, verify the host key, authenticate). Throws TriageError. */
   open(node: NodeConfig, options: { signal?: AbortSignal }): Promise<NodeSession>;
 }
-
-export const SAFE_ARG = /^(?:[a-z][a-z0-9-]{0,31}|[0-9]{1,10}|[0-9a-f]{8,64})$/;

@@ -29,13 +29,11 @@ export function escapeMrkdwn(s: string): string {
   return replaceControl(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+const HTML_ENTITY: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** HTML text and quoted attribute values (every attribute the bot writes is quoted). */
 export function escapeHtml(s: string): string {
-  return s
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
+  return s.replace(/[&<>"']/g, (c) => HTML_ENTITY[c]!);
 }
 
 /** Newlines, NUL and other control characters would break a table row or a log line. */
@@ -58,12 +56,21 @@ export function escapeFor(format: OutputFormat, s: string): string {
 }
 
 /**
+ * Markup the bot made itself (Markdown rendered by marked with raw HTML disabled, its own SVG charts). It is the
+ * one thing escapeDeep leaves as it is, and only for HTML output.
+ */
+export class TrustedHtml {
+  constructor(readonly html: string) {}
+}
+
+/**
  * Escapes every string in a view model, deeply. Templates are compiled with `noEscape`, so this is
  * the single place where untrusted text is made safe — nothing depends on a template author
  * remembering a helper.
  */
 export function escapeDeep<T>(value: T, format: OutputFormat): T {
   if (typeof value === 'string') return escapeFor(format, value) as T;
+  if (value instanceof TrustedHtml) return (format === 'html' ? value.html : escapeFor(format, value.html)) as T;
   if (Array.isArray(value)) return value.map((v) => escapeDeep(v, format)) as T;
   if (value && typeof value === 'object' && !(value instanceof Date)) {
     const out: Record<string, unknown> = {};

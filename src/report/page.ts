@@ -1,18 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import Handlebars from 'handlebars';
 import { Marked, type Tokens } from 'marked';
-import { TriageError } from '../errors.js';
-import { templatesDir } from '../paths.js';
+import { escapeHtml, TrustedHtml } from './escape.js';
+import { templates, type TemplateSet } from './templates.js';
 
 /**
  * The report as an HTML page: the stored Markdown rendered with marked inside
  * templates/report-page.html.hbs. Raw HTML in the Markdown never passes through (it is shown as
  * text), and links keep only http(s), mailto and in-page/relative targets.
  */
-
-const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 function safeHref(href: string): string | null {
   const h = href.trim();
@@ -66,27 +60,7 @@ export interface ReportPageData {
   createdAt: string;
 }
 
-type PageTemplate = (data: ReportPageData) => string;
-
-let compiled: PageTemplate | undefined;
-
-function loadTemplate(): PageTemplate {
-  const file = join(templatesDir, 'report-page.html.hbs');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new TriageError('template_missing', `cannot read the report page template ${file}`, { cause: err });
-  }
-  return Handlebars.compile<ReportPageData>(text, { strict: true });
-}
-
-/** Renders the page. A field the template needs but data lacks throws (handlebars strict mode). */
-export function renderReportPage(data: ReportPageData): string {
-  compiled ??= loadTemplate();
-  try {
-    return compiled(data);
-  } catch (err) {
-    throw new TriageError('template_field_missing', `report page template: ${(err as Error).message}`, { cause: err });
-  }
+/** Renders the page; every field but the body (trusted markup) is escaped like any view model. */
+export function renderReportPage(data: ReportPageData, set: TemplateSet = templates()): string {
+  return set.render('report-page.html.hbs', { ...data, body: new TrustedHtml(data.body) }, 'html');
 }

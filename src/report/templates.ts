@@ -4,6 +4,7 @@ import Handlebars from 'handlebars';
 import { TriageError } from '../errors.js';
 import { templatesDir } from '../paths.js';
 import { escapeDeep, type OutputFormat } from './escape.js';
+import { sparkline } from './spark.js';
 
 /**
  * Handlebars templates under templates/. Compiled `strict` (a missing field throws instead of
@@ -13,8 +14,6 @@ import { escapeDeep, type OutputFormat } from './escape.js';
 export interface TemplateSet {
   render(name: string, view: object, format: OutputFormat): string;
 }
-
-const SPARK = '▁▂▃▄▅▆▇█';
 
 /** Formatting helpers: they receive numbers (never node text) and return plain text. */
 export const helpers: Record<string, Handlebars.HelperDelegate> = {
@@ -58,9 +57,7 @@ export const helpers: Record<string, Handlebars.HelperDelegate> = {
     const nums = v.map((x) => (typeof x === 'number' && Number.isFinite(x) ? x : 0));
     // The last argument is always Handlebars' options object.
     const scale = rest.length > 1 ? rest[0] : undefined;
-    const max = typeof scale === 'number' && Number.isFinite(scale) && scale > 0 ? scale : Math.max(...nums);
-    if (max <= 0) return SPARK[0]!.repeat(nums.length);
-    return nums.map((x) => SPARK[Math.min(SPARK.length - 1, Math.floor((x / max) * (SPARK.length - 1) + 0.5))]).join('');
+    return sparkline(nums, typeof scale === 'number' && Number.isFinite(scale) && scale > 0 ? scale : undefined);
   },
   eq(a: unknown, b: unknown) {
     return a === b;

@@ -1,7 +1,8 @@
-import { MAJORITY_SHARE, SHMEM_NOTE_SHARE } from '../analysis/verdict.js';
 import type { Tier } from '../model/facts.js';
+import { MAJORITY_SHARE, SHMEM_NOTE_SHARE } from '../model/limits.js';
 import type { TriageResult, Trigger } from '../model/triage.js';
 import type { ProcessRank, SystemMemory, VerdictKind, Who } from '../model/verdict.js';
+import { SPARK, sparkGlyph } from './spark.js';
 
 /**
  * The report's view model: plain data, nothing formatted that a template could format itself.
@@ -61,8 +62,6 @@ export function whereOf(who: Who | null): string {
   return last.length > 24 ? `…/${last.slice(0, 23)}…` : `…/${last}`;
 }
 
-const SPARK = '▁▂▃▄▅▆▇█';
-
 /**
  * The node's per-second rate against the alert threshold. Sparklines share one scale, from 0 to the larger
  * of the threshold and the highest rate shown, so bars of different rows compare and the threshold has a
@@ -72,14 +71,13 @@ function rateScale(system: SystemMemory | null, processes: readonly ProcessRank[
   if (!system) return null;
   const peak = Math.max(0, ...system.series);
   const top = Math.max(peak, system.alertThresholdPerSec, ...processes.flatMap((p) => p.series));
-  const level = top > 0 ? Math.min(SPARK.length - 1, Math.floor((system.alertThresholdPerSec / top) * (SPARK.length - 1) + 0.5)) : 0;
   return {
     max: top,
     peak,
     seconds: system.series.length,
     secondsAbove: system.series.filter((x) => x > system.alertThresholdPerSec).length,
     above: system.pgmajfaultPerSec > system.alertThresholdPerSec,
-    thresholdGlyph: SPARK[level]!,
+    thresholdGlyph: top > 0 ? sparkGlyph(system.alertThresholdPerSec, top) : SPARK[0]!,
   };
 }
 

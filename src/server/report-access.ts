@@ -1,6 +1,7 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { bearerMatches } from '../intake/auth.js';
+import { reportSignature } from '../model/report-link.js';
 import { isLoopbackHost } from './loopback.js';
 
 /**
@@ -15,22 +16,10 @@ import { isLoopbackHost } from './loopback.js';
  * A refused read answers 401 before the id is looked up, so it tells nothing about which ids exist.
  */
 
-const SIG_CONTEXT = 'pagefault-triage report v1 ';
-
-/** The link signature for one triage: 128 bits of HMAC-SHA256(reportToken, context + id), base64url. */
-export function reportSignature(token: string, id: string): string {
-  return createHmac('sha256', token).update(SIG_CONTEXT + id, 'utf8').digest().subarray(0, 16).toString('base64url');
-}
-
 export function signatureMatches(token: string, id: string, presented: unknown): boolean {
   if (typeof presented !== 'string' || presented.length > 64) return false;
   const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
   return timingSafeEqual(digest(presented), digest(reportSignature(token, id)));
-}
-
-/** `?sig=…` for a link to this triage, or '' without a token. */
-export function signedQuery(token: string | undefined, id: string): string {
-  return token === undefined ? '' : `?sig=${reportSignature(token, id)}`;
 }
 
 function refuse(reply: FastifyReply, message: string): FastifyReply {

@@ -2,8 +2,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import { majfltChart } from '../report/chart.js';
 import { markdownToHtml, renderReportPage, withChart } from '../report/page.js';
 import type { Service } from '../service.js';
-import { triageIdPattern } from '../store/ids.js';
-import { readOneHook, signedQuery } from './report-access.js';
+import { triageIdPattern } from '../model/ids.js';
+import { signedQuery } from '../model/report-link.js';
+import { readOneHook } from './report-access.js';
 
 /** The page loads nothing but itself: inline styles, no scripts, no remote images. */
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { formatIssues } from '../config/load.js';
 import type { Service } from '../service.js';
-import { triageIdPattern } from '../store/ids.js';
+import { triageIdPattern } from '../model/ids.js';
 import { readListHook, readOneHook } from './report-access.js';
 
 const listQuery = z.object({

@@ -1,10 +1,12 @@
 import type Database from 'better-sqlite3';
+import type { SlackDeliveryState } from '../model/triage.js';
 
 /**
  * The Slack outbox: every Slack call the bot means to make is a row here before it is made, so a
  * crash, a restart or a Slack outage loses none. The delivery worker (src/notify/slack/worker.ts) takes
  * rows in order, one triage's rows strictly one after the other (a verdict must not overtake the
- * start message it updates), and marks each sent, failed (permanently) or due again later.
+ * start message it updates), and marks each sent, failed (permanently) or due again later. It also keeps
+ * each triage's message (channel and ts, once posted) and its delivery state, on the triage's row.
  */
 
 export type OutboxState = 'pending' | 'sent' | 'failed';
@@ -100,9 +102,33 @@ export class SlackOutbox {
     this.db.prepare(`UPDATE slack_outbox SET attempts = attempts + ?, next_ms = ?, last_error = ? WHERE seq = ?`).run(countAttempt ? 1 : 0, nextMs, error, seq);
   }
 
-  /** Rewrites a pending row's call (an update whose message is gone becomes a new post). */
-  replaceCall(seq: number, callJson: string): void {
-    this.db.prepare(`UPDATE slack_outbox SET call_json = ? WHERE seq = ? AND state = 'pending'`).run(callJson, seq);
+  /** The bot's message for a triage, once posted. */
+  message(triageId: string): { channel: string; ts: string } | null {
+    const r = this.db.prepare('SELECT slack_channel AS channel, slack_ts AS ts FROM triages WHERE id = ?').get(triageId) as
+      | { channel: string | null; ts: string | null }
+      | undefined;
+    return r?.channel && r.ts ? { channel: r.channel, ts: r.ts } : null;
+  }
+
+  /** Records the bot's message for a triage (null ts: forget it, e.g. someone deleted it). */
+  setMessage(triageId: string, channel: string | null, ts: string | null): void {
+    this.db.prepare('UPDATE triages SET slack_channel = ?, slack_ts = ? WHERE id = ?').run(channel, ts, triageId);
+  }
+
+  /** Where the triage stands with Slack; `error` is the permanent error, or the last transient one while pending. */
+  setState(triageId: string, state: SlackDeliveryState, error: string | null): void {
+    this.db.prepare('UPDATE triages SET slack_state = ?, slack_error = ? WHERE id = ?').run(state, error, triageId);
+  }
+
+  /** The last error recorded for a triage's Slack calls. */
+  lastError(triageId: string): string | null {
+    const r = this.db.prepare('SELECT slack_error AS error FROM triages WHERE id = ?').get(triageId) as { error: string | null } | undefined;
+    return r?.error ?? null;
+  }
+
+  /** Whether a call for this purpose was ever queued for the triage (a resolved reply is sent once). */
+  hasQueued(triageId: string, purpose: string): boolean {
+    return this.db.prepare('SELECT 1 FROM slack_outbox WHERE triage_id = ? AND purpose = ? LIMIT 1').get(triageId, purpose) !== undefined;
   }
 
   pendingCount(): number {

@@ -3,8 +3,19 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { TriageError } from '../errors.js';
-import { triggerSchema, type Trigger } from '../model/triage.js';
-import { verdictSchema, type Verdict } from '../model/verdict.js';
+import {
+  runOptionsSchema,
+  slackDeliveryStateSchema,
+  triageResultSchema,
+  triageStatusSchema,
+  triggerSchema,
+  type RunOptions,
+  type TriageRecord,
+  type TriageResult,
+  type TriageStatus,
+  type Trigger,
+} from '../model/triage.js';
+import { analysisSchema, verdictSchema, type Analysis, type Verdict } from '../model/verdict.js';
 import { SlackOutbox } from './slack-outbox.js';
 
 /**
@@ -12,43 +23,6 @@ import { SlackOutbox } from './slack-outbox.js';
  * its Markdown report and its raw evidence (the TriageResult JSON). better-sqlite3 is synchronous,
  * so the dispatcher's check-then-insert (dedup, cooldown) cannot interleave with another request.
  */
-
-export const triageStatusSchema = z.enum(['queued', 'running', 'done', 'failed']);
-export type TriageStatus = z.infer<typeof triageStatusSchema>;
-
-/** Per-triage overrides of the playbook windows (manual triages). */
-export const runOptionsSchema = z.object({
-  sampleSeconds: z.number().int().positive().optional(),
-  captureSeconds: z.number().int().positive().optional(),
-});
-export type RunOptions = z.infer<typeof runOptionsSchema>;
-
-/** Where a triage stands with Slack (null when it was never meant for Slack). */
-export const slackDeliveryStateSchema = z.enum(['pending', 'sent', 'failed']);
-export type SlackDeliveryState = z.infer<typeof slackDeliveryStateSchema>;
-
-export interface SlackDelivery {
-  state: SlackDeliveryState;
-  /** The permanent error when failed; the last transient one while pending. */
-  error: string | null;
-  /** The bot's message for this triage, once posted (chat.update needs the channel id, not a name). */
-  channel: string | null;
-  ts: string | null;
-}
-
-export interface TriageRecord {
-  id: string;
-  node: string;
-  trigger: Trigger;
-  options: RunOptions;
-  status: TriageStatus;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  verdict: Verdict | null;
-  hasReport: boolean;
-  slack: SlackDelivery | null;
-}
 
 export interface NewTriage {
   id: string;
@@ -316,6 +290,30 @@ export class TriageStore {
     return row?.result_json ?? undefined;
   }
 
+  /** The stored evidence as the engine produced it, when it is there and whole (trimmed evidence may not parse). */
+  evidence(id: string): TriageResult | null {
+    const json = this.result(id);
+    if (json === undefined) return null;
+    try {
+      const parsed = triageResultSchema.safeParse(JSON.parse(json));
+      return parsed.success ? parsed.data : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The analysis inside the stored evidence, if it is there and still has its shape (evidence may be trimmed). */
+  analysis(id: string): Analysis | null {
+    const json = this.result(id);
+    if (json === undefined) return null;
+    try {
+      const parsed = analysisSchema.safeParse((JSON.parse(json) as { analysis?: unknown }).analysis);
+      return parsed.success ? parsed.data : null;
+    } catch {
+      return null;
+    }
+  }
+
   /** The triage already started by this alert notification, if any (see NOT_RUN_FOR_DEDUP). */
   findByDedupKey(key: string): TriageRecord | undefined {
     const row = this
@@ -356,15 +354,6 @@ export class TriageStore {
       )
       .get(node, fingerprint, startsAt) as Row | undefined;
     return row && toRecord(row);
-  }
-
-  /** Records the bot's Slack message for a triage (null ts: forget it, e.g. someone deleted it). */
-  setSlackMessage(id: string, channel: string | null, ts: string | null): void {
-    this.stmt('UPDATE triages SET slack_channel = ?, slack_ts = ? WHERE id = ?').run(channel, ts, id);
-  }
-
-  setSlackState(id: string, state: SlackDeliveryState, error: string | null): void {
-    this.stmt('UPDATE triages SET slack_state = ?, slack_error = ? WHERE id = ?').run(state, error, id);
   }
 
   /** Deletes finished triages created before `before` (their outbox rows with them). Returns how many. */

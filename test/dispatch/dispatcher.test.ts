@@ -163,9 +163,9 @@ describe('resolved notifications', () => {
       render: fakeRender,
       log: silentLog,
       notifier: {
-        triageStarted: async (t) => void events.push(`started ${t.node} ${t.status}`),
-        triageFinished: async (t, url) => void events.push(`finished ${t.node} ${t.status} ${t.verdict?.kind} ${url === null ? 'no-report' : 'report'}`),
-        alertResolved: async (node, alert, cancelled) => void events.push(`resolved ${node} ${alert.status} ${cancelled.length}`),
+        triageStarted: async (t) => void events.push(`started ${t.node} ${svc.getTriage(t.id)!.status}`),
+        triageFinished: async ({ view: t, reportUrl: url }) => void events.push(`finished ${t.node} ${t.status} ${t.verdict?.kind} ${url === null ? 'no-report' : 'report'}`),
+        alertResolved: async (a) => void events.push(`resolved ${a.node} resolved ${a.cancelled.length}`),
       },
     });
     cleanups.push(() => svc.close(1));
@@ -191,7 +191,7 @@ describe('a verdict is stored before it is notified, and a failing notifier fail
         triageStarted: async () => {
           throw new Error('slack is down');
         },
-        triageFinished: async (t) => {
+        triageFinished: async ({ view: t }) => {
           seenByNotifier = svc!.getTriage(t.id);
           throw new Error('slack is down');
         },

@@ -11,7 +11,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MAJORITY_SHARE } from '../../src/analysis/verdict.js';
+import { MAJORITY_SHARE } from '../../src/model/limits.js';
 import type { TriageResult } from '../../src/model/triage.js';
 import { triageNode } from '../../src/pipeline.js';
 import { renderReport } from '../../src/report/markdown.js';

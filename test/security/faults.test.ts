@@ -12,7 +12,7 @@ import type { Config } from '../../src/config/schema.js';
 import { triageNode } from '../../src/pipeline.js';
 import { renderReport } from '../../src/report/markdown.js';
 import type { Service } from '../../src/service.js';
-import type { TriageView } from '../../src/server/views.js';
+import type { TriageView } from '../../src/model/triage.js';
 import { startFileReader, stopAllGenerators, waitForMajorFaults } from '../support/generators.js';
 import { buildApp, tempDir, testConfig, waitFor } from '../support/service.js';
 import { generateClientKey, startSshd, stopAllSshd, type Sshd } from '../support/sshd.js';

@@ -46,6 +46,6 @@ describe('renderReportPage', () => {
 
   it('fails loudly when a field is missing (strict template)', () => {
     const { createdAt: _omitted, ...partial } = data;
-    expect(() => renderReportPage(partial as ReportPageData)).toThrow(/report page template: "createdAt" not defined/);
+    expect(() => renderReportPage(partial as ReportPageData)).toThrow(/template report-page.html.hbs: "createdAt" not defined/);
   });
 });

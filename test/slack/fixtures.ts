@@ -1,6 +1,6 @@
 import { triageResultSchema, type Trigger, type TriageResult } from '../../src/model/triage.js';
 import type { Verdict } from '../../src/model/verdict.js';
-import type { TriageView } from '../../src/server/views.js';
+import type { TriageView } from '../../src/model/triage.js';
 
 /** Fixed triages for the Slack message snapshots: numbers as in examples.md, nothing from a clock. */
 

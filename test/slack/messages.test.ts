@@ -1,14 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TriageResult } from '../../src/model/triage.js';
-import { admissionAnswer, helpAnswer, lastAnswer, nodesAnswer, refusalAnswer, type AnswerContext } from '../../src/intake/slack/answers.js';
-import { resolvedMessage, startMessage, verdictMessage } from '../../src/notify/slack/messages.js';
-import { BLOCKS_MAX, HEADER_TEXT_MAX, MESSAGE_BUDGET_BYTES, SECTION_TEXT_MAX, cutText, messageBytes, type SlackMessage } from '../../src/notify/slack/wire.js';
+import { admissionAnswer, helpAnswer, lastAnswer, nodesAnswer, refusalAnswer, type AnswerContext } from '../../src/report/slack/answers.js';
+import { resolvedMessage, startMessage, verdictMessage } from '../../src/report/slack/messages.js';
+import { BLOCKS_MAX, HEADER_TEXT_MAX, MESSAGE_BUDGET_BYTES, SECTION_TEXT_MAX, cutText, messageBytes, type SlackMessage } from '../../src/report/slack/blocks.js';
 import { blockTexts } from './helpers.js';
 import { ID, REPORT_URL, alertTrigger, failedVerdict, quietVerdict, slackTrigger, swapResult, viewOf } from './fixtures.js';
 
 const verdictOf = (result: TriageResult, over: Parameters<typeof viewOf>[1] = {}) =>
-  verdictMessage({ triage: viewOf(result, over), result, reportUrl: REPORT_URL, command: '/pagefault' });
+  verdictMessage({ view: viewOf(result, over), result, reportUrl: REPORT_URL }, '/pagefault');
 
 const ctx: AnswerContext = { command: '/pagefault', nodes: ['node-1', 'node-2', 'local'], sampleSeconds: 5, captureSeconds: 5, restricted: true };
 
@@ -23,11 +23,11 @@ function allTexts(m: SlackMessage): string[] {
 
 describe('Slack messages (snapshots)', () => {
   it('start message for an alert', () => {
-    expect(startMessage({ triage: { id: ID, node: 'node-7', trigger: alertTrigger }, sampleSeconds: 5, captureSeconds: 5, command: '/pagefault' })).toMatchSnapshot();
+    expect(startMessage({ id: ID, node: 'node-7', trigger: alertTrigger, sampleSeconds: 5, captureSeconds: 5 }, '/pagefault')).toMatchSnapshot();
   });
 
   it('start message for a slash command', () => {
-    expect(startMessage({ triage: { id: ID, node: 'node-7', trigger: slackTrigger }, sampleSeconds: 10, captureSeconds: 3, command: '/pagefault' })).toMatchSnapshot();
+    expect(startMessage({ id: ID, node: 'node-7', trigger: slackTrigger, sampleSeconds: 10, captureSeconds: 3 }, '/pagefault')).toMatchSnapshot();
   });
 
   it('verdict: swap thrash (examples.md)', () => {
@@ -54,18 +54,20 @@ describe('Slack messages (snapshots)', () => {
   });
 
   it('verdict: failed, without evidence or report, asked from Slack', () => {
-    const m = verdictMessage({
-      triage: { id: ID, node: 'node-7', trigger: slackTrigger, status: 'failed', createdAt: '2026-11-27T03:27:32.000Z', startedAt: '2026-11-27T03:27:33.000Z', finishedAt: '2026-11-27T03:27:43.000Z', verdict: failedVerdict, reportUrl: null },
-      result: null,
-      reportUrl: null,
-      command: '/pagefault',
-    });
+    const m = verdictMessage(
+      {
+        view: { id: ID, node: 'node-7', trigger: slackTrigger, status: 'failed', createdAt: '2026-11-27T03:27:32.000Z', startedAt: '2026-11-27T03:27:33.000Z', finishedAt: '2026-11-27T03:27:43.000Z', verdict: failedVerdict, reportUrl: null },
+        result: null,
+        reportUrl: null,
+      },
+      '/pagefault',
+    );
     expect(m).toMatchSnapshot();
     expect(m.blocks.find((b) => b.type === 'actions')).toMatchObject({ elements: [{ action_id: 'run_again' }] });
   });
 
   it('resolved reply', () => {
-    expect(resolvedMessage({ triage: { id: ID, node: 'node-7', status: 'running' }, alertname: 'NodeMemoryMajorPagesFaults', instance: '10.0.3.7:9100', endsAt: '2026-11-27T03:40:00Z' })).toMatchSnapshot();
+    expect(resolvedMessage({ node: 'node-7', fingerprint: 'f', startsAt: '2026-11-27T03:12:00Z', cancelled: [], triage: { id: ID, status: 'running' }, alertname: 'NodeMemoryMajorPagesFaults', instance: '10.0.3.7:9100', endsAt: '2026-11-27T03:40:00Z' })).toMatchSnapshot();
   });
 
   it('slash command answers', () => {
@@ -118,8 +120,8 @@ describe('Slack messages: nothing from a node or an alert can ping, link or form
         r.verdict.notes = [`pid 4242 (${comm}) exited`];
         const messages = [
           verdictOf(r),
-          startMessage({ triage: { id: ID, node: 'node-7', trigger }, sampleSeconds: 5, captureSeconds: 5, command: '/pagefault' }),
-          resolvedMessage({ triage: { id: ID, node: 'node-7', status: 'done' }, alertname: comm, instance, endsAt: '2026-11-27T03:40:00Z' }),
+          startMessage({ id: ID, node: 'node-7', trigger, sampleSeconds: 5, captureSeconds: 5 }, '/pagefault'),
+          resolvedMessage({ node: 'node-7', fingerprint: 'f', startsAt: '2026-11-27T03:12:00Z', cancelled: [], triage: { id: ID, status: 'done' }, alertname: comm, instance, endsAt: '2026-11-27T03:40:00Z' }),
         ];
         for (const m of messages) {
           for (const t of allTexts(m)) {

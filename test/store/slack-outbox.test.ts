@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { newTriageId } from '../../src/store/ids.js';
+import { newTriageId } from '../../src/model/ids.js';
 import { MIGRATIONS, TriageStore } from '../../src/store/triage-store.js';
 import { tempDir, verdictOf } from '../support/service.js';
 
@@ -36,8 +36,8 @@ describe('store migration 2 (Slack)', () => {
 
     const store = TriageStore.open(path);
     expect(store.get('old-triage-000000000000')).toMatchObject({ node: 'node-1', status: 'queued', slack: null });
-    store.setSlackMessage('old-triage-000000000000', 'C1', '1.2');
-    store.setSlackState('old-triage-000000000000', 'sent', null);
+    store.outbox.setMessage('old-triage-000000000000', 'C1', '1.2');
+    store.outbox.setState('old-triage-000000000000', 'sent', null);
     expect(store.get('old-triage-000000000000')!.slack).toEqual({ state: 'sent', error: null, channel: 'C1', ts: '1.2' });
     store.close();
     const again = new Database(join(path, 'triages.sqlite'));

@@ -1,8 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { failureVerdict } from '../../src/store/failure-verdict.js';
-import { newTriageId, triageIdPattern } from '../../src/store/ids.js';
+import { TriageError } from '../../src/errors.js';
+import { failureVerdict } from '../../src/model/failure.js';
+import { newTriageId, triageIdPattern } from '../../src/model/ids.js';
 import { TriageStore, type NewTriage } from '../../src/store/triage-store.js';
 import { tempDir, verdictOf } from '../support/service.js';
 
@@ -66,7 +67,7 @@ describe('TriageStore', () => {
     expect(store.complete(t.id, { status: 'done', verdict: verdictOf('quiet', 'q'), finishedAt: new Date(), reportMarkdown: null, resultJson: '{}' })).toBe(false);
     expect(store.markRunning(t.id, new Date())).toBe(true);
     expect(store.markRunning(t.id, new Date())).toBe(false);
-    expect(store.fail(t.id, failureVerdict('interrupted', 'interrupted'), new Date(), ['running'])).toBe(true);
+    expect(store.fail(t.id, failureVerdict(new TriageError('interrupted', 'interrupted')), new Date(), ['running'])).toBe(true);
     // A run that comes back after being marked interrupted does not overwrite it.
     expect(store.complete(t.id, { status: 'done', verdict: verdictOf('quiet', 'q'), finishedAt: new Date(), reportMarkdown: null, resultJson: '{}' })).toBe(false);
     expect(store.get(t.id)!.verdict!.failure!.code).toBe('interrupted');
@@ -91,10 +92,10 @@ describe('TriageStore', () => {
     const t = row();
     store.insertQueued(t);
     expect(store.findByDedupKey(t.dedupKey!)?.id).toBe(t.id);
-    store.fail(t.id, failureVerdict('interrupted', 'x'), new Date(), ['queued']);
+    store.fail(t.id, failureVerdict(new TriageError('interrupted', 'x')), new Date(), ['queued']);
     expect(store.findByDedupKey(t.dedupKey!)).toBeUndefined();
     const dropped = row();
-    store.insertFailed(dropped, failureVerdict('queue_full', 'dropped'));
+    store.insertFailed(dropped, failureVerdict(new TriageError('queue_full', 'dropped')));
     expect(store.findByDedupKey(dropped.dedupKey!)).toBeUndefined();
     expect(store.get(dropped.id)).toMatchObject({ status: 'failed', verdict: { failure: { code: 'queue_full' } } });
     store.close();
@@ -110,7 +111,7 @@ describe('TriageStore', () => {
     expect(store.lastAutomatic('node-1', since)?.id).toBe(t.id);
     expect(store.lastAutomatic('node-2', since)).toBeUndefined();
     expect(store.lastAutomatic('node-1', new Date(Date.now() + 1000))).toBeUndefined();
-    store.fail(t.id, failureVerdict('cancelled', 'resolved'), new Date(), ['queued']);
+    store.fail(t.id, failureVerdict(new TriageError('cancelled', 'resolved')), new Date(), ['queued']);
     expect(store.lastAutomatic('node-1', since)).toBeUndefined();
     store.close();
   });
@@ -124,7 +125,7 @@ describe('TriageStore', () => {
     store.markRunning(b.id, new Date());
     expect(store.unfinished().map((t) => [t.id, t.status])).toEqual([[old.id, 'queued'], [a.id, 'queued'], [b.id, 'running']]);
     expect(store.prune(new Date(Date.now() - 30 * 86400_000))).toBe(0); // unfinished ones stay
-    store.fail(old.id, failureVerdict('interrupted', 'x'), new Date(), ['queued']);
+    store.fail(old.id, failureVerdict(new TriageError('interrupted', 'x')), new Date(), ['queued']);
     expect(store.prune(new Date(Date.now() - 30 * 86400_000))).toBe(1);
     expect(store.get(old.id)).toBeUndefined();
     store.close();

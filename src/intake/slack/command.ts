@@ -1,4 +1,5 @@
-import type { RunOptions } from '../../store/triage-store.js';
+import { WINDOW_SECONDS } from '../../model/limits.js';
+import type { RunOptions } from '../../model/triage.js';
 
 /**
  * The slash command's text, parsed: `help`, `nodes`, `last NODE`, `NODE [sample=S] [capture=S]`.
@@ -14,10 +15,6 @@ export type SlashCommand =
   | { kind: 'unknown_node'; given: string }
   | { kind: 'bad_argument'; given: string; problem: string; node: string | null }
   | { kind: 'usage'; problem: string };
-
-/** The bounds of playbook.sampleSeconds and captureSeconds (src/config/schema.ts). */
-export const WINDOW_MIN = 1;
-export const WINDOW_MAX = 60;
 
 const WINDOW_KEYS: Record<string, keyof RunOptions> = { sample: 'sampleSeconds', capture: 'captureSeconds' };
 
@@ -47,8 +44,8 @@ export function parseCommand(text: string, nodes: readonly string[]): SlashComma
     }
     if (options[key] !== undefined) return { kind: 'bad_argument', given: arg, node, problem: `\`${m[1]!.toLowerCase()}\` is given twice` };
     const value = m[2]!;
-    if (!/^\d{1,2}$/.test(value) || Number(value) < WINDOW_MIN || Number(value) > WINDOW_MAX) {
-      return { kind: 'bad_argument', given: arg, node, problem: `${m[1]!.toLowerCase()} takes whole seconds from ${WINDOW_MIN} to ${WINDOW_MAX}` };
+    if (!/^\d{1,2}$/.test(value) || Number(value) < WINDOW_SECONDS.min || Number(value) > WINDOW_SECONDS.max) {
+      return { kind: 'bad_argument', given: arg, node, problem: `${m[1]!.toLowerCase()} takes whole seconds from ${WINDOW_SECONDS.min} to ${WINDOW_SECONDS.max}` };
     }
     options[key] = Number(value);
   }

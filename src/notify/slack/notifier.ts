@@ -1,12 +1,12 @@
-import type { Config, SlackConfig } from '../../config/schema.js';
+import type { SlackConfig } from '../../config/schema.js';
 import type { Log } from '../../log.js';
 import type { Metrics } from '../../metrics.js';
-import { triageResultSchema, type Trigger, type TriageResult } from '../../model/triage.js';
-import type { Notifier } from '../../notify/notifier.js';
-import { toTriageView, type TriageView } from '../../server/views.js';
+import type { ResolvedAlert } from '../../model/alert.js';
+import type { SlackMessage } from '../../model/slack.js';
+import type { TriageOutcome, TriageRecord, TriageStart, TriageView, Trigger } from '../../model/triage.js';
 import type { TriageStore } from '../../store/triage-store.js';
+import type { Notifier } from '../notifier.js';
 import { createSlackApi, type SlackApi } from './client.js';
-import { resolvedMessage, startMessage, verdictMessage } from './messages.js';
 import type { OutboxCall } from './outbox-call.js';
 import { OutboxWorker } from './worker.js';
 
@@ -24,14 +24,21 @@ export interface SlackNotifier extends Notifier {
   close(): Promise<void>;
 }
 
+/** The renderer of a triage's three messages (report/slack/messages.ts slackMessages): injected, so delivery never renders. */
+export interface SlackRenderer {
+  start(start: TriageStart): SlackMessage;
+  verdict(outcome: TriageOutcome): SlackMessage;
+  resolved(alert: ResolvedAlert & { triage: NonNullable<ResolvedAlert['triage']> }): SlackMessage;
+}
+
 export interface SlackNotifierDeps {
-  config: Config;
   slack: SlackConfig;
   store: TriageStore;
   log: Log;
   metrics: Pick<Metrics, 'slackCalls'>;
-  /** Base of report links (known once the server listens). */
-  publicUrl: () => string;
+  render: SlackRenderer;
+  /** How a stored triage is shown (report links need the public URL, known once the server listens). */
+  viewOf: (record: TriageRecord) => TriageView;
   api?: SlackApi;
   now?: () => number;
 }
@@ -57,7 +64,7 @@ export function allowedResponseUrl(url: string, slack: SlackConfig): boolean {
 }
 
 export function createSlackNotifier(deps: SlackNotifierDeps): SlackNotifier {
-  const { config, slack, store, log } = deps;
+  const { slack, store, log, render } = deps;
   const now = deps.now ?? Date.now;
   const worker = new OutboxWorker({ store, api: deps.api ?? createSlackApi(slack, log), slack, log, metrics: deps.metrics, now });
 
@@ -68,54 +75,31 @@ export function createSlackNotifier(deps: SlackNotifierDeps): SlackNotifier {
     }
     store.transaction(() => {
       store.outbox.enqueue({ triageId, purpose, callJson: JSON.stringify(call), atMs: now() });
-      if (triageId) store.setSlackState(triageId, 'pending', store.get(triageId)?.slack?.error ?? null);
+      if (triageId) store.outbox.setState(triageId, 'pending', store.outbox.lastError(triageId));
     });
     worker.wake();
-  }
-
-  function storedResult(id: string): TriageResult | null {
-    const text = store.result(id);
-    if (text === undefined) return null;
-    try {
-      const r = triageResultSchema.safeParse(JSON.parse(text));
-      return r.success ? r.data : null;
-    } catch {
-      return null;
-    }
   }
 
   const notifier: SlackNotifier = {
     slack,
 
-    async triageStarted(triage) {
-      const options = store.get(triage.id)?.options ?? {};
-      const dest = destinationOf(triage.trigger, slack);
-      const message = startMessage({
-        triage,
-        sampleSeconds: options.sampleSeconds ?? config.playbook.sampleSeconds,
-        captureSeconds: options.captureSeconds ?? config.playbook.captureSeconds,
-        command: slack.command,
-      });
-      enqueue(triage.id, 'start', { kind: 'message', ...dest, inTriageThread: false, updateTriageMessage: false, isTriageMessage: true, message });
+    async triageStarted(start) {
+      const dest = destinationOf(start.trigger, slack);
+      const message = render.start(start);
+      enqueue(start.id, 'start', { kind: 'message', ...dest, inTriageThread: false, updateTriageMessage: false, isTriageMessage: true, message });
     },
 
-    async triageFinished(triage, reportUrl) {
-      const dest = destinationOf(triage.trigger, slack);
-      const message = verdictMessage({ triage, result: storedResult(triage.id), reportUrl, command: slack.command });
-      enqueue(triage.id, 'verdict', { kind: 'message', ...dest, inTriageThread: false, updateTriageMessage: true, isTriageMessage: true, message });
+    async triageFinished(outcome) {
+      const dest = destinationOf(outcome.view.trigger, slack);
+      const message = render.verdict(outcome);
+      enqueue(outcome.view.id, 'verdict', { kind: 'message', ...dest, inTriageThread: false, updateTriageMessage: true, isTriageMessage: true, message });
     },
 
-    async alertResolved(node, alert) {
-      const triage = store.latestForAlert(node, alert.fingerprint, alert.startsAt);
+    async alertResolved(alert) {
+      const { triage } = alert;
       // Only a triage that has a message gets a reply (a cancelled one never posted anything), and only once.
-      if (!triage?.slack) return;
-      if (store.outbox.forTriage(triage.id).some((r) => r.purpose === 'resolved')) return;
-      const message = resolvedMessage({
-        triage,
-        alertname: typeof alert.labels.alertname === 'string' ? alert.labels.alertname : 'alert',
-        instance: alert.labels.instance ?? null,
-        endsAt: alert.endsAt ?? new Date(now()).toISOString(),
-      });
+      if (!triage || !store.outbox.hasQueued(triage.id, 'start') || store.outbox.hasQueued(triage.id, 'resolved')) return;
+      const message = render.resolved({ ...alert, triage });
       enqueue(triage.id, 'resolved', { kind: 'message', channel: slack.channel, threadTs: null, inTriageThread: true, updateTriageMessage: false, isTriageMessage: false, message });
     },
 
@@ -132,8 +116,8 @@ export function createSlackNotifier(deps: SlackNotifierDeps): SlackNotifier {
       for (const id of store.outbox.startedWithoutVerdict()) {
         const record = store.get(id);
         if (!record) continue;
-        const view: TriageView = toTriageView(record, deps.publicUrl(), config.server.reportToken);
-        void notifier.triageFinished(view, view.reportUrl);
+        const view = deps.viewOf(record);
+        void notifier.triageFinished({ view, result: store.evidence(id), reportUrl: view.reportUrl });
         log.info({ triageId: id, status: record.status }, 'Slack: finishing the message of a triage that ended while the bot was down');
       }
       worker.start();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { slackMessageSchema } from '../../model/slack.js';
 
 /**
  * A Slack call as the outbox records it. Where it goes is partly decided when it is made: a verdict
@@ -18,7 +19,7 @@ export const outboxCallSchema = z.discriminatedUnion('kind', [
     updateTriageMessage: z.boolean(),
     /** The posted message is the triage's message: remember its channel and ts. */
     isTriageMessage: z.boolean(),
-    message: z.object({ text: z.string(), blocks: z.array(z.unknown()) }),
+    message: slackMessageSchema,
   }),
   z.object({
     kind: z.literal('respond'),

@@ -127,13 +127,13 @@ export class OutboxWorker {
     const attempt = await this.deps.api.call(method, args);
     if (!store.open) return; // closed under us: the row stays pending for the next start
     if (attempt.ok && method === 'chat.postMessage' && call.isTriageMessage && row.triageId && attempt.ts) {
-      store.setSlackMessage(row.triageId, attempt.channel ?? String(args.channel), attempt.ts);
+      store.outbox.setMessage(row.triageId, attempt.channel ?? String(args.channel), attempt.ts);
     }
     if (!attempt.ok && method === 'chat.update' && MESSAGE_GONE_ERRORS.has(attempt.reason) && row.triageId) {
       // Someone deleted the start message: forget it, and post the verdict as a new message.
       this.deps.metrics.slackCalls.inc({ method, outcome: attempt.outcome });
       log.warn({ triageId: row.triageId, error: attempt.reason }, 'Slack: the triage message is gone; posting the verdict as a new message');
-      store.setSlackMessage(row.triageId, null, null);
+      store.outbox.setMessage(row.triageId, null, null);
       store.outbox.retryAt(row.seq, this.now(), attempt.reason, false);
       return;
     }
@@ -142,7 +142,7 @@ export class OutboxWorker {
 
   /** The concrete call for a message row, from the triage's message as it is now. */
   private resolve(row: OutboxRow, call: MessageCall): { method: 'chat.postMessage' | 'chat.update'; args: Record<string, unknown> } {
-    const posted = row.triageId ? this.deps.store.get(row.triageId)?.slack : undefined;
+    const posted = row.triageId ? this.deps.store.outbox.message(row.triageId) : null;
     const { text, blocks } = call.message;
     if (call.updateTriageMessage && posted?.channel && posted.ts) {
       return { method: 'chat.update', args: { channel: posted.channel, ts: posted.ts, text, blocks } };
@@ -209,11 +209,11 @@ export class OutboxWorker {
     if (!triageId) return;
     const { store } = this.deps;
     if (failed) {
-      store.setSlackState(triageId, 'failed', error);
+      store.outbox.setState(triageId, 'failed', error);
       return;
     }
     const pending = store.outbox.triageStates(triageId).pending;
-    store.setSlackState(triageId, pending > 0 ? 'pending' : 'sent', error);
+    store.outbox.setState(triageId, pending > 0 ? 'pending' : 'sent', error);
   }
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { counterDeltas, DEFAULT_ALERT_THRESHOLD_PER_SEC, rankProcesses, systemMemory } from '../../../src/analysis/rank.js';
+import { counterDeltas, rankProcesses, systemMemory } from '../../../src/analysis/rank.js';
+import { ALERT_THRESHOLD_PER_SEC as DEFAULT_ALERT_THRESHOLD_PER_SEC } from '../../../src/model/limits.js';
 import { rankFacts, steady } from './builders.js';
 
 // Default window: six snapshots, t = 100..105, so five one-second intervals.

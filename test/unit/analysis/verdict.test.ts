@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { analyze } from '../../../src/analysis/analyze.js';
 import {
   decideVerdict,
-  failedVerdict,
-  MAJORITY_SHARE,
   MIN_SAMPLES,
   QUIET_MAX_PER_SEC,
   VERDICT_MAPPINGS,
 } from '../../../src/analysis/verdict.js';
 import { TriageError } from '../../../src/errors.js';
+import { failureVerdict as failedVerdict } from '../../../src/model/failure.js';
+import { MAJORITY_SHARE } from '../../../src/model/limits.js';
 import { scenario, type ScenarioSpec } from './builders.js';
 
 const verdictOf = (spec: ScenarioSpec) => analyze(scenario(spec)).verdict;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SAFE_ARG } from '../../../src/remote/session.js';
+import { SAFE_ARG } from '../../../src/playbook/steps.js';
 import { captureArgs, captureTimeoutSeconds, newNonce, playbookScript, probeArgs, rankArgs, rankTimeoutSeconds } from '../../../src/playbook/steps.js';
 import { parseError } from './helpers.js';
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { TriageError } from '../../../src/errors.js';
 import { buildStepCommand, buildStopCommand, sudoersRule } from '../../../src/remote/command.js';
 import { checkInstalled } from '../../../src/remote/ssh.js';
-import { SAFE_ARG } from '../../../src/remote/session.js';
+import { SAFE_ARG } from '../../../src/playbook/steps.js';
 
 describe('ssh.playbook: installed', () => {
   it('runs the root-owned entry point with the timeout and the arguments, nothing else', () => {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TriageError } from '../../../src/errors.js';
 import { buildStepCommand, buildStopCommand } from '../../../src/remote/command.js';
-import { SAFE_ARG } from '../../../src/remote/session.js';
+import { SAFE_ARG } from '../../../src/playbook/steps.js';
 
 const refusal = (index: number) => `playbook argument ${index} is not a safe token (${SAFE_ARG.source})`;
 

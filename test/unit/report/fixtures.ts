@@ -4,7 +4,7 @@
  * rendered report is stable.
  */
 import { analyze } from '../../../src/analysis/analyze.js';
-import { failedVerdict } from '../../../src/analysis/verdict.js';
+import { failureVerdict as failedVerdict } from '../../../src/model/failure.js';
 import { TriageError } from '../../../src/errors.js';
 import type { TriageResult, Trigger } from '../../../src/model/triage.js';
 import { ADDR, scenario, type ScenarioSpec } from '../analysis/builders.js';

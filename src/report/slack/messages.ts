@@ -1,10 +1,11 @@
-import type { Trigger, TriageResult } from '../../model/triage.js';
+import type { ResolvedAlert } from '../../model/alert.js';
 import type { Tier } from '../../model/facts.js';
+import { ALERT_THRESHOLD_PER_SEC } from '../../model/limits.js';
+import { OPEN_REPORT_ACTION, RUN_AGAIN_ACTION, type RunAgainValue } from '../../model/slack.js';
+import type { Trigger, TriageOutcome, TriageStart } from '../../model/triage.js';
 import type { VerdictKind } from '../../model/verdict.js';
-import type { TemplateSet } from '../../report/templates.js';
-import { templates } from '../../report/templates.js';
-import type { TriageView } from '../../server/views.js';
-import { actions, context, header, message, plainContext, section, type SlackMessage } from './wire.js';
+import { templates, type TemplateSet } from '../templates.js';
+import { actions, context, header, message, plainContext, section, type SlackMessage } from './blocks.js';
 
 /**
  * The Slack messages of a triage: plain view models in, rendered templates/slack/* out, put into
@@ -13,9 +14,6 @@ import { actions, context, header, message, plainContext, section, type SlackMes
  * alert also only ever appears in a code span (`like this`) or in plain_text, so `*` or `_` in it
  * cannot format the message either.
  */
-
-export const RUN_AGAIN_ACTION = 'run_again';
-export const OPEN_REPORT_ACTION = 'open_report';
 
 /** Node text longer than this is cut before rendering: the report has the whole of it. */
 const NODE_TEXT_MAX = 200;
@@ -84,31 +82,22 @@ function originOf(trigger: Trigger, command: string): Origin {
 // ---------------------------------------------------------------------------------------------
 // Start
 
-export interface StartInput {
-  triage: Pick<TriageView, 'id' | 'node' | 'trigger'>;
-  sampleSeconds: number;
-  captureSeconds: number;
-  /** The slash command's name, for "requested with /pagefault". */
-  command: string;
-}
-
 /** Connecting and resolving add a little to the two windows. */
 const OVERHEAD_SECONDS = 3;
 
-export function startView(input: StartInput) {
-  const { triage } = input;
+export function startView(start: TriageStart, command: string) {
   return {
-    id: triage.id,
-    node: triage.node,
-    ...originOf(triage.trigger, input.command),
-    sampleSeconds: input.sampleSeconds,
-    captureSeconds: input.captureSeconds,
-    expectedSeconds: input.sampleSeconds + input.captureSeconds + OVERHEAD_SECONDS,
+    id: start.id,
+    node: start.node,
+    ...originOf(start.trigger, command),
+    sampleSeconds: start.sampleSeconds,
+    captureSeconds: start.captureSeconds,
+    expectedSeconds: start.sampleSeconds + start.captureSeconds + OVERHEAD_SECONDS,
   };
 }
 
-export function startMessage(input: StartInput, set: TemplateSet = templates()): SlackMessage {
-  const view = startView(input);
+export function startMessage(start: TriageStart, command: string, set: TemplateSet = templates()): SlackMessage {
+  const view = startView(start, command);
   return message(render(set, 'started-text.txt.hbs', view), [section(render(set, 'started.mrkdwn.hbs', view))]);
 }
 
@@ -139,19 +128,10 @@ const CAUSE: Partial<Record<VerdictKind, { share: 'swap' | 'file' | 'code'; text
   'code-reread': { share: 'code', text: 'in program text' },
 };
 
-export interface VerdictInput {
-  triage: TriageView;
-  /** The stored evidence, when there is one (a triage interrupted or dropped has none). */
-  result: TriageResult | null;
-  reportUrl: string | null;
-  command: string;
-}
-
-const ALERT_THRESHOLD_PER_SEC = 500;
 const gib = (kb: number): string => (kb / 1024 / 1024).toFixed(1);
 
-export function verdictView(input: VerdictInput) {
-  const { triage, result } = input;
+export function verdictView(outcome: TriageOutcome, command: string) {
+  const { view: triage, result } = outcome;
   const v = triage.verdict;
   const a = result?.analysis ?? null;
   const kind: VerdictKind = v?.kind ?? 'failed';
@@ -209,28 +189,22 @@ export function verdictView(input: VerdictInput) {
       : null,
     notes: (v?.notes ?? []).slice(0, NOTES_SHOWN).map((n) => cut(n, NOTE_MAX)),
     moreNotes: Math.max(0, (v?.notes.length ?? 0) - NOTES_SHOWN),
-    ...originOf(triage.trigger, input.command),
+    ...originOf(triage.trigger, command),
     seconds,
-    reportUrl: input.reportUrl,
+    reportUrl: outcome.reportUrl,
   };
 }
 
 export type VerdictView = ReturnType<typeof verdictView>;
 
-/** What "Run again" carries back: the node and the windows of the triage it repeats. */
-export interface RunAgainValue {
-  node: string;
-  sampleSeconds?: number;
-  captureSeconds?: number;
-}
-
-export function verdictMessage(input: VerdictInput, set: TemplateSet = templates()): SlackMessage {
-  const view = verdictView(input);
+export function verdictMessage(outcome: TriageOutcome, command: string, set: TemplateSet = templates()): SlackMessage {
+  const view = verdictView(outcome, command);
+  const { view: triage, result, reportUrl } = outcome;
   const [runAgain = 'Run again', openReport = 'Open report'] = render(set, 'verdict-buttons.txt.hbs', view).split('\n');
-  const again: RunAgainValue = { node: input.triage.node };
-  if (input.result) {
-    again.sampleSeconds = input.result.window.sampleSeconds;
-    again.captureSeconds = input.result.window.captureSeconds;
+  const again: RunAgainValue = { node: triage.node };
+  if (result) {
+    again.sampleSeconds = result.window.sampleSeconds;
+    again.captureSeconds = result.window.captureSeconds;
   }
   // Notes and error messages are prose quoting node text: plain text, one line each.
   const details = render(set, 'verdict-details.txt.hbs', view).split('\n').filter((l) => l.trim() !== '');
@@ -239,9 +213,9 @@ export function verdictMessage(input: VerdictInput, set: TemplateSet = templates
     header(render(set, 'verdict-title.txt.hbs', view)),
     section(render(set, 'verdict.mrkdwn.hbs', view)),
     ...notes,
-    actions(`verdict-${input.triage.id}`, [
+    actions(`verdict-${triage.id}`, [
       { actionId: RUN_AGAIN_ACTION, text: runAgain, value: JSON.stringify(again), primary: true },
-      ...(input.reportUrl ? [{ actionId: OPEN_REPORT_ACTION, text: openReport, url: input.reportUrl }] : []),
+      ...(reportUrl ? [{ actionId: OPEN_REPORT_ACTION, text: openReport, url: reportUrl }] : []),
     ]),
     context([render(set, 'verdict-context.mrkdwn.hbs', view)]),
   ]);
@@ -250,29 +224,29 @@ export function verdictMessage(input: VerdictInput, set: TemplateSet = templates
 // ---------------------------------------------------------------------------------------------
 // Resolved alert (a reply in the triage's thread)
 
-export interface ResolvedInput {
-  triage: Pick<TriageView, 'id' | 'node' | 'status'>;
-  alertname: string;
-  instance: string | null;
-  endsAt: string;
-}
-
-export function resolvedMessage(input: ResolvedInput, set: TemplateSet = templates()): SlackMessage {
+/** The reply under a triage's message when its alert resolves (only for an alert that started one). */
+export function resolvedMessage(alert: ResolvedAlert & { triage: NonNullable<ResolvedAlert['triage']> }, set: TemplateSet = templates()): SlackMessage {
   const view = {
-    node: input.triage.node,
-    id: input.triage.id,
-    alertname: codeText(input.alertname),
-    instance: codeText(input.instance ?? '(no instance label)'),
-    endsAt: slackTime(input.endsAt),
-    running: input.triage.status === 'queued' || input.triage.status === 'running',
+    node: alert.node,
+    id: alert.triage.id,
+    alertname: codeText(alert.alertname),
+    instance: codeText(alert.instance ?? '(no instance label)'),
+    endsAt: slackTime(alert.endsAt),
+    running: alert.triage.status === 'queued' || alert.triage.status === 'running',
   };
   return message(render(set, 'resolved-text.txt.hbs', view), [section(render(set, 'resolved.mrkdwn.hbs', view))]);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Slash command answers (ephemeral text)
+/** The three messages of a triage for one installation of the app (its slash command's name in the texts). */
+export function slackMessages(command: string, set: TemplateSet = templates()) {
+  return {
+    start: (start: TriageStart) => startMessage(start, command, set),
+    verdict: (outcome: TriageOutcome) => verdictMessage(outcome, command, set),
+    resolved: (alert: ResolvedAlert & { triage: NonNullable<ResolvedAlert['triage']> }) => resolvedMessage(alert, set),
+  };
+}
 
-/** Renders one of the templates/slack/*.mrkdwn.hbs answers, trimmed. */
+/** Renders one of the templates/slack/* templates, trimmed. */
 export function render(set: TemplateSet, name: string, view: object): string {
   return set.render(`slack/${name}`, view, 'mrkdwn').trim();
 }

@@ -1,10 +1,8 @@
-import type { Admission } from '../../dispatch/dispatcher.js';
-import type { TemplateSet } from '../../report/templates.js';
-import { templates } from '../../report/templates.js';
-import type { TriageView } from '../../server/views.js';
-import { WINDOW_MAX, WINDOW_MIN } from './command.js';
-import { codeText, render, slackTime } from '../../notify/slack/messages.js';
-import { SECTION_TEXT_MAX, cutText } from '../../notify/slack/wire.js';
+import { WINDOW_SECONDS } from '../../model/limits.js';
+import type { Admission, TriageView } from '../../model/triage.js';
+import { templates, type TemplateSet } from '../templates.js';
+import { SECTION_TEXT_MAX, cutText } from './blocks.js';
+import { codeText, render, slackTime } from './messages.js';
 
 /**
  * The bot's answers to the slash command and to buttons, shown only to the person who asked
@@ -35,8 +33,8 @@ export function helpAnswer(ctx: AnswerContext, set: TemplateSet = templates()): 
     command: ctx.command,
     sampleSeconds: ctx.sampleSeconds,
     captureSeconds: ctx.captureSeconds,
-    min: WINDOW_MIN,
-    max: WINDOW_MAX,
+    min: WINDOW_SECONDS.min,
+    max: WINDOW_SECONDS.max,
     restricted: ctx.restricted,
     ...listed(ctx.nodes),
   });
@@ -108,8 +106,8 @@ export function refusalAnswer(ctx: AnswerContext, refusal: Refusal, set: Templat
     // Our own wording, but it may quote the argument: escaped like the rest.
     problem: 'problem' in refusal ? refusal.problem : null,
     node: 'node' in refusal && refusal.node !== null ? refusal.node : null,
-    min: WINDOW_MIN,
-    max: WINDOW_MAX,
+    min: WINDOW_SECONDS.min,
+    max: WINDOW_SECONDS.max,
     ...listed(ctx.nodes),
   });
 }

@@ -1,6 +1,6 @@
 /**
  * Slack's wire format for the messages the bot posts: Block Kit blocks, kept to the few kinds used
- * here, and the limits Slack enforces on them. Nothing outside the Slack modules (src/notify/slack, src/intake/slack) builds these.
+ * here, and the limits Slack enforces on them. Only the renderers in report/slack build these.
  */
 
 interface PlainText {
@@ -52,7 +52,7 @@ export const BUTTON_URL_MAX = 3000;
 export const BLOCKS_MAX = 50;
 /**
  * chat.postMessage: `text` is truncated past 40,000 characters, and Slack cuts long messages around
- * 8 KB of text in practice (facts.md §3). The bot stays far below: a verdict message is a summary
+ * 8 KB of text in practice. The bot stays far below: a verdict message is a summary
  * that links to the report, so the whole message (JSON) is kept under this budget.
  */
 export const MESSAGE_BUDGET_BYTES = 6000;

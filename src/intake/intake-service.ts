@@ -1,0 +1,22 @@
+import type { Config } from '../config/schema.js';
+import type { Metrics } from '../metrics.js';
+import type { Admission, ManualTrigger, RunOptions, TriageView } from '../model/triage.js';
+import type { Webhook } from './alertmanager.js';
+import type { WebhookAnswer } from './admit-webhook.js';
+
+/**
+ * What intake needs of the service behind it: the routes (HTTP today, a socket tomorrow) validate and
+ * authenticate, then hand over through this and answer. The service (src/service.ts) provides it.
+ */
+export interface IntakeService {
+  readonly config: Config;
+  readonly metrics: Metrics;
+  /** True while the service takes new triages (false once closing). */
+  ready(): boolean;
+  receiveWebhook(webhook: Webhook): WebhookAnswer;
+  /** A triage someone asked for. Throws TriageError('unknown_node'). */
+  requestTriage(nodeName: string, trigger: ManualTrigger, options?: RunOptions): Admission;
+  listTriages(filter: { node?: string | undefined; limit: number }): TriageView[];
+  /** Answers the person who asked, privately, through the response_url Slack gave (no-op without Slack). */
+  respond(responseUrl: string, text: string): void;
+}
