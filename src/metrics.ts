@@ -3,7 +3,6 @@ import { verdictKindSchema } from './model/verdict.js';
 
 /** Webhook outcomes, one per answer POST /alerts gives. */
 export const webhookOutcomes = ['accepted', 'unauthorized', 'invalid', 'too_large', 'unavailable', 'error'] as const;
-export type WebhookOutcome = (typeof webhookOutcomes)[number];
 
 /** What became of each alert in an accepted webhook. */
 export const alertOutcomes = ['queued', 'duplicate', 'cooldown', 'dropped', 'ignored', 'resolved'] as const;

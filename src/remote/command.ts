@@ -28,12 +28,6 @@ export const INSTALLED_PLAYBOOK = `${INSTALL_DIR}/playbook.sh`;
 /** How a node gets the playbook (ssh.playbook). */
 export type PlaybookDelivery = 'stdin' | 'installed';
 
-/** The sudoers rule for `ssh.playbook: installed` + `ssh.sudo: true`: the installed entry point and nothing else. */
-export function sudoersRule(user: string): string {
-  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) throw new TriageError('config_invalid', 'a sudoers user must be a POSIX user name');
-  return `${user} ALL=(root) NOPASSWD: ${INSTALLED_STEP}`;
-}
-
 export interface StepCommandSpec {
   args: readonly string[];
   timeoutSeconds: number;

@@ -168,4 +168,3 @@ export function reportView(r: TriageResult, reportUrl: string | null) {
   };
 }
 
-export type ReportView = ReturnType<typeof reportView>;

@@ -125,7 +125,7 @@ describe('depth over ssh', { timeout: 480_000 }, () => {
 
   describe('two processes at once: a mapped-file reader and a swap thrasher', () => {
     /*
-     * design.md: a cause names the verdict when it has a clear majority of the resolved faults, which
+     * The verdict table (README): a cause names the verdict when it has a clear majority of the resolved faults, which
      * verdict.ts sets at MAJORITY_SHARE = 60%; below that the verdict is `mixed`, naming the top two. Both
      * generators are paced (pagesPerSec) so the shares are known in advance and not near 60%:
      * - equal pace: the reader takes one major fault per page read (MADV_RANDOM), the thrasher slightly fewer

@@ -93,7 +93,7 @@ export function restrictedLocalConnector(opts: { env: NodeJS.ProcessEnv; uid?: n
 }
 
 /**
- * Stand-in for bpftrace (tests only): real bpftrace cannot attach on this machine (facts.md §5), so tier
+ * Stand-in for bpftrace (tests only): real bpftrace cannot attach on this machine (RLIMIT_MEMLOCK cannot be raised), so tier
  * selection and the bpftrace path are tested with this. It behaves like the playbook's bpftrace program: a
  * banner, then `PID TID NSECS ADDR 1` per "major fault" for the first pid of the program's filter, at page
  * addresses inside that pid's mapping whose path contains $PFT_STANDIN_MAP, then it exits when the

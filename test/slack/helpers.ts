@@ -1,8 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { slackSchema, type Config } from '../../src/config/schema.js';
-import { signSlackRequest } from '../../src/intake/slack/verify-request.js';
+import { createHmac } from 'node:crypto';
 import type { SlackStandin } from '../support/slack-standin.js';
 import { testConfig } from '../support/service.js';
+
+/** The signature Slack would send. */
+export function signSlackRequest(signingSecret: string, timestampSeconds: number, rawBody: Buffer | string): string {
+  return `v0=${createHmac('sha256', signingSecret).update(`v0:${timestampSeconds}:`).update(rawBody).digest('hex')}`;
+}
 
 export const SIGNING_SECRET = 'standin-signing-secret-0123456789';
 export const CHANNEL = 'C0ALERTS';

@@ -3,9 +3,11 @@ import { describe, expect, it } from 'vitest';
 import type { TriageResult } from '../../src/model/triage.js';
 import { admissionAnswer, helpAnswer, lastAnswer, nodesAnswer, refusalAnswer, type AnswerContext } from '../../src/report/slack/answers.js';
 import { resolvedMessage, startMessage, verdictMessage } from '../../src/report/slack/messages.js';
-import { BLOCKS_MAX, HEADER_TEXT_MAX, MESSAGE_BUDGET_BYTES, SECTION_TEXT_MAX, cutText, messageBytes, type SlackMessage } from '../../src/report/slack/blocks.js';
+import { BLOCKS_MAX, HEADER_TEXT_MAX, MESSAGE_BUDGET_BYTES, SECTION_TEXT_MAX, cutText, type SlackMessage } from '../../src/report/slack/blocks.js';
 import { blockTexts } from './helpers.js';
 import { ID, REPORT_URL, alertTrigger, failedVerdict, quietVerdict, slackTrigger, swapResult, viewOf } from './fixtures.js';
+
+const messageBytes = (m: SlackMessage): number => Buffer.byteLength(JSON.stringify(m), 'utf8');
 
 const verdictOf = (result: TriageResult, over: Parameters<typeof viewOf>[1] = {}) =>
   verdictMessage({ view: viewOf(result, over), result, reportUrl: REPORT_URL }, '/pagefault');

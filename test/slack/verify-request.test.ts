@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_AGE_SECONDS, signSlackRequest, verifySlackRequest } from '../../src/intake/slack/verify-request.js';
+import { MAX_AGE_SECONDS, verifySlackRequest } from '../../src/intake/slack/verify-request.js';
+import { signSlackRequest } from './helpers.js';
 
 // Slack's documented example (api.slack.com/authentication/verifying-requests-from-slack).
 const SECRET = '8f742231b10e8888abcd99yyyzzz85a5';

@@ -31,7 +31,6 @@ export const interactionSchema = z.looseObject({
   response_url: z.string().optional(),
   actions: z.array(z.looseObject({ action_id: z.string(), value: z.string().optional() })).default([]),
 });
-export type Interaction = z.infer<typeof interactionSchema>;
 
 export interface SlackHandlers {
   command(fields: URLSearchParams, log: Log): SlackReply;

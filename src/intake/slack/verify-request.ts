@@ -51,8 +51,3 @@ export function verifySlackRequest(signingSecret: string, headers: IncomingHttpH
   }
   return { ok: true };
 }
-
-/** The signature Slack would send: for tests and for the stand-in. */
-export function signSlackRequest(signingSecret: string, timestampSeconds: number, rawBody: Buffer | string): string {
-  return `v0=${createHmac('sha256', signingSecret).update(`v0:${timestampSeconds}:`).update(rawBody).digest('hex')}`;
-}

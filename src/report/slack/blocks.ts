@@ -114,5 +114,3 @@ export function actions(blockId: string, buttons: ButtonSpec[]): Block {
 export function message(text: string, blocks: Block[]): SlackMessage {
   return { text: cutText(text, FALLBACK_TEXT_MAX), blocks: blocks.slice(0, BLOCKS_MAX) };
 }
-
-export const messageBytes = (m: SlackMessage): number => Buffer.byteLength(JSON.stringify(m), 'utf8');

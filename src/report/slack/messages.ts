@@ -195,7 +195,6 @@ export function verdictView(outcome: TriageOutcome, command: string) {
   };
 }
 
-export type VerdictView = ReturnType<typeof verdictView>;
 
 export function verdictMessage(outcome: TriageOutcome, command: string, set: TemplateSet = templates()): SlackMessage {
   const view = verdictView(outcome, command);

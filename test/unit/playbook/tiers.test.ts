@@ -1,7 +1,7 @@
 /**
  * Tracer tier selection with each tool missing, on the real playbook run locally: the "node" is this machine
  * with PATH set to a directory of symlinks that leaves perf and/or bpftrace out, or a bpftrace stand-in in
- * (real bpftrace cannot attach here, facts.md §5), or run as `nobody` so that the kernel refuses perf
+ * (real bpftrace cannot attach here: RLIMIT_MEMLOCK cannot be raised), or run as `nobody` so that the kernel refuses perf
  * (kernel.perf_event_paranoid 2). First the capture step alone (what `attempts` says), then whole triages
  * (what the verdict and the report's Method section say). A paced file reader is the faulting process.
  */

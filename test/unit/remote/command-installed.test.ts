@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TriageError } from '../../../src/errors.js';
-import { buildStepCommand, buildStopCommand, sudoersRule } from '../../../src/remote/command.js';
+import { buildStepCommand, buildStopCommand } from '../../../src/remote/command.js';
+import { sudoersRule } from '../../support/sudoers.js';
 import { checkInstalled } from '../../../src/remote/ssh.js';
 import { SAFE_ARG } from '../../../src/playbook/steps.js';
 
