@@ -132,7 +132,7 @@ describe('Socket Mode stand-in with @slack/socket-mode', () => {
     });
     const envelope = h.socket.blockAction({ actionId: 'run_again', value: '{"node":"local"}', messageTs: '1764500000.000001' });
     const { body, accepts_response_payload } = await got;
-    expect(accepts_response_payload).toBe(true);
+    expect(accepts_response_payload).toBe(false);
     expect(body).toMatchObject({ type: 'block_actions', user: { id: 'U0BOSS' }, channel: { id: CHANNEL }, message: { ts: '1764500000.000001' }, actions: [{ action_id: 'run_again', value: '{"node":"local"}' }] });
     expect((await h.socket.waitForAck(envelope.envelope_id)).payload).toEqual({});
   });

@@ -137,7 +137,8 @@ export class SocketStandin {
       envelope_id: opts.envelopeId ?? randomUUID(),
       type,
       payload,
-      accepts_response_payload: opts.acceptsResponsePayload ?? type !== 'events_api',
+      // Slack lets a slash command's ack carry the answer; a button's ack carries nothing.
+      accepts_response_payload: opts.acceptsResponsePayload ?? type === 'slash_commands',
       retry_attempt: 0,
       retry_reason: '',
     };
