@@ -58,6 +58,10 @@ export interface ReportPageData {
   markdownUrl: string;
   triageUrl: string;
   createdAt: string;
+  /** The index of all triages (GET /). */
+  indexUrl: string;
+  /** The node's previous triage, when there was one in the last days. */
+  previous: { url: string } | null;
 }
 
 /** Renders the page; every field but the body (trusted markup) is escaped like any view model. */

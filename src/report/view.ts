@@ -1,7 +1,9 @@
+import type { LinkedHistoryEntry } from '../model/context.js';
 import type { Tier } from '../model/facts.js';
 import { MAJORITY_SHARE, SHMEM_NOTE_SHARE } from '../model/limits.js';
 import type { TriageResult, Trigger } from '../model/triage.js';
 import type { ProcessRank, SystemMemory, VerdictKind, Who } from '../model/verdict.js';
+import { historyView } from './history.js';
 import { SPARK, sparkGlyph } from './spark.js';
 
 /**
@@ -91,7 +93,7 @@ function shmemShare(a: TriageResult['analysis']): number {
   return total > 0 ? swapped.filter((m) => m.kind === 'shmem').reduce((n, m) => n + m.swapKb, 0) / total : 0;
 }
 
-export function reportView(r: TriageResult, reportUrl: string | null) {
+export function reportView(r: TriageResult, reportUrl: string | null, history: readonly LinkedHistoryEntry[] = []) {
   const v = r.verdict;
   const a = r.analysis;
   const totalMs = Date.parse(r.finishedAt) - Date.parse(r.startedAt);
@@ -154,6 +156,7 @@ export function reportView(r: TriageResult, reportUrl: string | null) {
         }
       : null,
     shares: a?.shares ?? null,
+    history: historyView(history, v, r.finishedAt),
     nextSteps: `next-steps/${v.kind}.md.hbs`,
     majorityPct: Math.round(MAJORITY_SHARE * 100),
     verdict: {

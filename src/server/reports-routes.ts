@@ -14,6 +14,7 @@ export const reportsRoutes: FastifyPluginAsync<{ service: Service }> = async (ap
   const token = service.config.server.reportToken;
   const idOf = (file: string): string => (file.endsWith('.md') ? file.slice(0, -3) : file);
   const readOne = readOneHook(token, (req) => idOf((req.params as { file: string }).file));
+  const previousOf = (id: string | undefined) => (id === undefined ? null : { url: `${id}${signedQuery(token, id)}` });
   app.get<{ Params: { file: string } }>('/reports/:file', { onRequest: readOne }, async (req, reply) => {
     const wantsMarkdown = req.params.file.endsWith('.md');
     const id = wantsMarkdown ? req.params.file.slice(0, -3) : req.params.file;
@@ -36,6 +37,8 @@ export const reportsRoutes: FastifyPluginAsync<{ service: Service }> = async (ap
       markdownUrl: `${id}.md${signedQuery(token, id)}`,
       triageUrl: `../triages/${id}${signedQuery(token, id)}`,
       createdAt: triage.createdAt.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC'),
+      indexUrl: '../',
+      previous: previousOf(triage.context?.history[0]?.id),
     });
     return reply.header('content-security-policy', CSP).type('text/html; charset=utf-8').send(html);
   });

@@ -10,6 +10,8 @@ const data: ReportPageData = {
   markdownUrl: 'abc.md',
   triageUrl: '../triages/abc',
   createdAt: '2026-11-27 03:27:41 UTC',
+  indexUrl: '../',
+  previous: null,
 };
 
 describe('markdownToHtml', () => {
