@@ -1,5 +1,6 @@
 import { Marked, type Tokens } from 'marked';
 import { escapeHtml, TrustedHtml } from './escape.js';
+import { sparksToSvg } from './spark.js';
 import { templates, type TemplateSet } from './templates.js';
 
 /**
@@ -36,7 +37,7 @@ const marked = new Marked({
 
 /** Markdown → HTML fragment; tables get a wrapper that scrolls sideways on narrow screens. */
 export function markdownToHtml(markdown: string): string {
-  const html = marked.parse(markdown, { async: false });
+  const html = sparksToSvg(marked.parse(markdown, { async: false }));
   return html.replaceAll('<table>', '<div class="table-wrap"><table>').replaceAll('</table>', '</table></div>');
 }
 
