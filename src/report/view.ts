@@ -3,6 +3,7 @@ import type { Tier } from '../model/facts.js';
 import { MAJORITY_SHARE, SHMEM_NOTE_SHARE } from '../model/limits.js';
 import type { TriageResult, Trigger } from '../model/triage.js';
 import type { ProcessRank, SystemMemory, VerdictKind, Who } from '../model/verdict.js';
+import { CodeText, OwnText } from './escape.js';
 import { historyView } from './history.js';
 import { SPARK, sparkGlyph } from './spark.js';
 
@@ -109,7 +110,7 @@ export function reportView(r: TriageResult, reportUrl: string | null, history: r
     confidenceWhy: v.kind === 'quiet' ? 'the kernel\'s pgmajfault counter' : v.confidence ? CONFIDENCE_WHY[v.confidence] : null,
     finishedAt: r.finishedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC').replace(/Z$/, ' UTC'),
     trigger: describeTrigger(r.trigger),
-    reportUrl,
+    reportUrl: reportUrl === null ? null : new OwnText(reportUrl),
     nodeInfo: r.nodeInfo
       ? { hostname: r.nodeInfo.hostname, kernel: r.nodeInfo.kernel, nproc: r.nodeInfo.nproc }
       : null,
@@ -134,16 +135,17 @@ export function reportView(r: TriageResult, reportUrl: string | null, history: r
       series: p.series,
     })),
     rate: a ? rateScale(a.system, a.processes) : null,
-    swapped: a?.swapped ?? [],
+    swapped: (a?.swapped ?? []).map((m) => ({ ...m, label: m.label, comm: m.comm })),
     mappings: (a?.mappings ?? []).slice(0, 15).map((m) => ({
-      label: m.pid ? `${m.label} of pid ${m.pid}` : m.label,
+      label: m.label,
+      pid: m.pid,
       kind: m.kind,
       cause: m.cause,
       faults: m.faults,
       share: m.share,
     })),
     moreMappings: Math.max(0, (a?.mappings.length ?? 0) - 15),
-    files: (a?.files ?? []).slice(0, 10),
+    files: (a?.files ?? []).slice(0, 10).map((f) => ({ ...f, path: f.path })),
     system: a?.system ?? null,
     capture: a
       ? {
@@ -156,13 +158,13 @@ export function reportView(r: TriageResult, reportUrl: string | null, history: r
         }
       : null,
     shares: a?.shares ?? null,
-    history: historyView(history, v, r.finishedAt),
+    history: markdownHistory(history, v, r.finishedAt),
     nextSteps: `next-steps/${v.kind}.md.hbs`,
     majorityPct: Math.round(MAJORITY_SHARE * 100),
     verdict: {
       pid: v.pid,
-      comm: v.comm,
-      path: v.path,
+      comm: v.comm === null ? null : new CodeText(v.comm),
+      path: v.path === null ? null : new CodeText(v.path),
       kind: v.kind,
       confidence: v.confidence,
       tracer: v.tracer,
@@ -171,3 +173,14 @@ export function reportView(r: TriageResult, reportUrl: string | null, history: r
   };
 }
 
+
+/** The history section: node names as code, the bot's own links as they are. */
+function markdownHistory(history: readonly LinkedHistoryEntry[], v: TriageResult['verdict'], at: string) {
+  const h = historyView(history, v, at);
+  if (!h) return null;
+  return {
+    ...h,
+    last: h.last ? { ...h.last, comm: h.last.comm === null ? null : new CodeText(h.last.comm), reportUrl: new OwnText(h.last.reportUrl) } : null,
+    entries: h.entries.map((e) => ({ ...e, comm: e.comm === null ? null : new CodeText(e.comm), path: e.path === null ? null : new CodeText(e.path), reportUrl: new OwnText(e.reportUrl) })),
+  };
+}
