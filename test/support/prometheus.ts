@@ -130,8 +130,8 @@ export async function startPrometheus(opts: { readyTimeoutMs?: number } = {}): P
 
 export interface PrometheusStandin {
   url: string;
-  /** Requests received (path and query). */
-  requests: string[];
+  /** Requests received: path and query, and the Authorization header. */
+  requests: { url: string; authorization: string | undefined }[];
   stop(): Promise<void>;
 }
 
@@ -139,12 +139,12 @@ export interface PrometheusStandin {
  * An HTTP server that answers like a failing Prometheus: after `delayMs` (default 0) with `status`
  * (default 200) and `body` (default an empty success matrix). A waiting request is dropped on stop.
  */
-export async function startPrometheusStandin(opts: { delayMs?: number; status?: number; body?: unknown } = {}): Promise<PrometheusStandin> {
-  const requests: string[] = [];
+export async function startPrometheusStandin(opts: { delayMs?: number; status?: number; body?: unknown; rawBody?: string } = {}): Promise<PrometheusStandin> {
+  const requests: PrometheusStandin['requests'] = [];
   const timers = new Set<NodeJS.Timeout>();
-  const body = JSON.stringify(opts.body ?? { status: 'success', data: { resultType: 'matrix', result: [] } });
+  const body = opts.rawBody ?? JSON.stringify(opts.body ?? { status: 'success', data: { resultType: 'matrix', result: [] } });
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    requests.push(req.url ?? '');
+    requests.push({ url: req.url ?? '', authorization: req.headers.authorization });
     const answer = () => {
       res.writeHead(opts.status ?? 200, { 'content-type': 'application/json' });
       res.end(body);
