@@ -48,8 +48,15 @@ const labelSet = z.record(z.string(), z.string()).refine((m) => Object.keys(m).l
 
 // Label names appear unquoted in PromQL: only Prometheus's own alphabet. Values are always escaped.
 const promLabelSet = z
-  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a Prometheus label name is A-Z a-z 0-9 _ and does not start with a digit'), z.string())
-  .refine((m) => Object.keys(m).length > 0, 'a selector needs at least one label');
+  .record(z.string(), z.string())
+  .refine((m) => Object.keys(m).length > 0, 'a selector needs at least one label')
+  .superRefine((m, ctx) => {
+    for (const k of Object.keys(m)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
+        ctx.addIssue({ code: 'custom', path: [k], message: 'a Prometheus label name is A-Z a-z 0-9 _ and does not start with a digit' });
+      }
+    }
+  });
 
 /** Per node: which Prometheus series are this node's, for triages not started by an alert (alerts bring their own labels). */
 export const nodePrometheusSchema = z.strictObject({ selector: promLabelSet });
