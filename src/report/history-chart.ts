@@ -16,11 +16,12 @@ export interface HistoryMarks {
 }
 
 const W = 640;
-const H = 220;
-const PAD = { left: 56, right: 12, top: 16, bottom: 40 };
-const SW = 200;
-const SH = 96;
-const SPAD = { left: 8, right: 8, top: 18, bottom: 16 };
+const H = 232;
+const PAD = { left: 56, right: 12, top: 16, bottom: 50 };
+// Small multiples: wide enough that their text stays near 11-13 px whether three share a row or one fills a phone.
+const SW = 300;
+const SH = 110;
+const SPAD = { left: 8, right: 8, top: 20, bottom: 18 };
 const NODE_COLOR = '#57606a';
 const CONTAINER_COLORS = ['#0969da', '#8250df', '#1a7f37'];
 const MAX_CONTAINERS = 3;
@@ -49,7 +50,7 @@ export function historyChart(ctx: PrometheusContext | null | undefined, marks: H
     .map((f) => `<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${n(y(max * f))}" y2="${n(y(max * f))}" class="grid"/><text x="${PAD.left - 6}" y="${n(y(max * f) + 4)}" text-anchor="end">${fmtRate(max * f)}</text>`)
     .join('');
   const ticks = [t0, (t0 + t1) / 2, t1]
-    .map((t, i) => `<text x="${n(x(t))}" y="${bottom + 14}" text-anchor="${['start', 'middle', 'end'][i]}">${hhmm(t)}${i === 2 ? ' UTC' : ''}</text>`)
+    .map((t, i) => `<text x="${n(x(t))}" y="${bottom + 18}" text-anchor="${['start', 'middle', 'end'][i]}">${hhmm(t)}${i === 2 ? ' UTC' : ''}</text>`)
     .join('');
   const thr =
     `<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${n(y(threshold))}" y2="${n(y(threshold))}" class="threshold"/>` +
@@ -76,11 +77,11 @@ export function historyChart(ctx: PrometheusContext | null | undefined, marks: H
     ...containers.map((c) => `<polyline fill="none" stroke="${c.color}" stroke-width="1.5" points="${line(c.points)}" class="container-rate"><title>${escapeHtml(c.label)}</title></polyline>`),
   ].join('');
   const legend = [{ label: 'node', color: NODE_COLOR }, ...containers]
-    .map((s, i) => `<g transform="translate(${PAD.left + i * 150},${H - 8})"><rect width="10" height="10" y="-9" fill="${s.color}"/><text x="14">${escapeHtml(truncate(s.label, 20))}</text></g>`)
+    .map((s, i) => `<g transform="translate(${PAD.left + i * 150},${H - 8})"><rect width="10" height="10" y="-9" fill="${s.color}"/><text x="14">${escapeHtml(truncate(s.label, 14))}</text></g>`)
     .join('');
 
   const main =
-    `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="major faults per second over the ${ctx.summary.lookbackMinutes} minutes before the triage" xmlns="http://www.w3.org/2000/svg" class="history-main">` +
+    `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="major faults per second over the ${ctx.summary.lookbackMinutes} minutes before the triage" xmlns="http://www.w3.org/2000/svg" class="history-main" style="display:block;width:100%;height:auto">` +
     STYLE +
     `${grid}${window}${thr}${alert}${lines}${ticks}${legend}</svg>`;
 
@@ -100,21 +101,24 @@ export function historyChart(ctx: PrometheusContext | null | undefined, marks: H
   ].join('');
 
   return (
-    `<figure class="chart history">${main}<div class="history-smalls">${smalls}</div>` +
+    // Inline layout, so the chart needs nothing from the page around it: full width, the small multiples side by side or stacked.
+    `<figure class="chart history" style="margin:0">${main}<div class="history-smalls" style="display:flex;flex-wrap:wrap;gap:8px">${smalls}</div>` +
     `<figcaption>Prometheus: the ${ctx.summary.lookbackMinutes} minutes before the triage, one point every ${ctx.range.stepSeconds} s ` +
     `(rates over ${ctx.range.rateWindowSeconds} s). Dashed: the alert threshold; shaded: the triage.</figcaption></figure>`
   );
 }
 
+// On a phone the main chart is drawn at about half its size: larger text keeps it readable there.
 const STYLE =
-  '<style>text{font:11px system-ui,sans-serif;fill:currentColor}.grid{stroke:currentColor;stroke-opacity:.15}' +
+  '<style>text{font:11px system-ui,sans-serif;fill:currentColor}@media (max-width:600px){.history-main text{font-size:18px}}' +
+  '.grid{stroke:currentColor;stroke-opacity:.15}' +
   '.threshold{stroke:#cf222e;stroke-dasharray:5 4}.threshold-label,.alert-label{fill:#cf222e}.alert{stroke:#cf222e;stroke-width:1.5}' +
   '.triage{fill:#0969da;fill-opacity:.18}</style>';
 
 /** One small panel: a title with the latest value, the lines on their own scale from 0; "no data" when empty. */
 function small(title: string, lines: { points: Point[]; color: string }[], t0: number, t1: number, fmt: (v: number) => string): string {
   const drawn = lines.filter((l) => l.points.length >= 2);
-  const head = `<svg viewBox="0 0 ${SW} ${SH}" role="img" aria-label="${escapeHtml(title)}" xmlns="http://www.w3.org/2000/svg" class="history-small">${STYLE}`;
+  const head = `<svg viewBox="0 0 ${SW} ${SH}" role="img" aria-label="${escapeHtml(title)}" xmlns="http://www.w3.org/2000/svg" class="history-small" style="flex:1 1 240px;min-width:0;max-width:100%;height:auto">${STYLE}`;
   if (drawn.length === 0) return `${head}<text x="${SPAD.left}" y="12">${escapeHtml(title)}</text><text x="${SW / 2}" y="${SH / 2 + 8}" text-anchor="middle" class="no-data">no data</text></svg>`;
   const max = niceMax(Math.max(...drawn.flatMap((l) => l.points.map((p) => p[1]))));
   const x = (t: number) => SPAD.left + ((t - t0) / (t1 - t0)) * (SW - SPAD.left - SPAD.right);

@@ -31,8 +31,8 @@ describe('historyChart', () => {
 
   it('the threshold sits where 500/s is on the rate axis', () => {
     const svg = historyChart(historyOf([0, 1000]));
-    // Axis 0..1000 from y=180 to y=16: 500 is half way.
-    expect(svg).toContain('y1="98.0" y2="98.0" class="threshold"');
+    // Axis 0..1000 from y=182 to y=16: 500 is half way.
+    expect(svg).toContain('y1="99.0" y2="99.0" class="threshold"');
   });
 
   it('an alert older than the lookback is said, not drawn off the chart', () => {
