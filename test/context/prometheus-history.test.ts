@@ -1,7 +1,7 @@
 /**
  * context.prometheus on real major faults: a fault generator runs on this machine, a real node exporter
- * reads its /proc and a real Prometheus scrapes it every second. Runs fault generators: run it under the
- * kernel lock, like test/engine/*.
+ * reads its /proc and a real Prometheus scrapes it every second. It runs a fault generator, so like
+ * test/engine/* it must not share the kernel with another real-fault test.
  */
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-// Real Prometheus and node exporter (Debian packages) on loopback; no fault generators, so no kernel lock.
+// Real Prometheus and node exporter (Debian packages) on loopback; no fault generators run here.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config, type NodeConfig } from '../../src/config/schema.js';
