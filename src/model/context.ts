@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { prometheusContextSchema } from './prometheus-context.js';
 import { verdictKindSchema } from './verdict.js';
 
 /**
@@ -24,6 +25,8 @@ export type HistoryEntry = z.infer<typeof historyEntrySchema>;
 export const triageContextSchema = z.object({
   /** The node's earlier finished triages in the last HISTORY_DAYS days, newest first. */
   history: z.array(historyEntrySchema),
+  /** The node's series over prometheus.lookbackMinutes before the triage, or why they could not be read. Absent without prometheus.url. */
+  prometheus: prometheusContextSchema.optional(),
 });
 export type TriageContext = z.infer<typeof triageContextSchema>;
 

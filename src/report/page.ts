@@ -41,6 +41,14 @@ export function markdownToHtml(markdown: string): string {
   return html.replaceAll('<table>', '<div class="table-wrap"><table>').replaceAll('</table>', '</table></div>');
 }
 
+/** Puts a chart (trusted markup) right after the section heading that starts with `heading`, or nowhere without it. */
+export function withChartAfter(bodyHtml: string, heading: string, chart: string): string {
+  if (!chart) return bodyHtml;
+  const at = bodyHtml.indexOf(`<h2>${heading}`);
+  const end = at < 0 ? -1 : bodyHtml.indexOf('</h2>', at);
+  return end < 0 ? bodyHtml : bodyHtml.slice(0, end + 5) + chart + bodyHtml.slice(end + 5);
+}
+
 /** Puts a chart (trusted markup from majfltChart) in front of the report's first section. */
 export function withChart(bodyHtml: string, chart: string): string {
   if (!chart) return bodyHtml;

@@ -5,6 +5,8 @@ import type { TriageResult, Trigger } from '../model/triage.js';
 import type { ProcessRank, SystemMemory, VerdictKind, Who } from '../model/verdict.js';
 import { CodeText, OwnText } from './escape.js';
 import { historyView } from './history.js';
+import { historyLineView, historySpark } from './history-line.js';
+import type { PrometheusContext } from '../model/prometheus-context.js';
 import { SPARK, sparkGlyph } from './spark.js';
 
 /**
@@ -94,7 +96,7 @@ function shmemShare(a: TriageResult['analysis']): number {
   return total > 0 ? swapped.filter((m) => m.kind === 'shmem').reduce((n, m) => n + m.swapKb, 0) / total : 0;
 }
 
-export function reportView(r: TriageResult, reportUrl: string | null, history: readonly LinkedHistoryEntry[] = []) {
+export function reportView(r: TriageResult, reportUrl: string | null, history: readonly LinkedHistoryEntry[] = [], prometheus?: PrometheusContext) {
   const v = r.verdict;
   const a = r.analysis;
   const totalMs = Date.parse(r.finishedAt) - Date.parse(r.startedAt);
@@ -159,6 +161,7 @@ export function reportView(r: TriageResult, reportUrl: string | null, history: r
       : null,
     shares: a?.shares ?? null,
     history: markdownHistory(history, v, r.finishedAt),
+    prometheus: prometheus ? { line: historyLineView(prometheus), spark: historySpark(prometheus) } : null,
     nextSteps: `next-steps/${v.kind}.md.hbs`,
     majorityPct: Math.round(MAJORITY_SHARE * 100),
     verdict: {

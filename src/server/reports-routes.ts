@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { majfltChart } from '../report/chart.js';
-import { markdownToHtml, renderReportPage, withChart } from '../report/page.js';
+import { historyChart } from '../report/history-chart.js';
+import { markdownToHtml, renderReportPage, withChart, withChartAfter } from '../report/page.js';
 import type { Service } from '../service.js';
 import { triageIdPattern } from '../model/ids.js';
 import { signedQuery } from '../model/report-link.js';
@@ -33,7 +34,15 @@ export const reportsRoutes: FastifyPluginAsync<{ service: Service }> = async (ap
       node: triage.node,
       status: triage.status,
       verdictKind: triage.verdict?.kind ?? triage.status,
-      body: withChart(markdownToHtml(report.markdown), analysis ? majfltChart(analysis) : ''),
+      body: withChartAfter(
+        withChart(markdownToHtml(report.markdown), analysis ? majfltChart(analysis) : ''),
+        'Major faults before the triage',
+        historyChart(triage.context?.prometheus, {
+          ...(triage.trigger.kind === 'alert' ? { alertStartsAt: triage.trigger.startsAt } : {}),
+          ...(triage.startedAt ? { triageStartedAt: triage.startedAt } : {}),
+          ...(triage.finishedAt ? { triageFinishedAt: triage.finishedAt } : {}),
+        }),
+      ),
       markdownUrl: `${id}.md${signedQuery(token, id)}`,
       triageUrl: `../triages/${id}${signedQuery(token, id)}`,
       createdAt: triage.createdAt.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC'),

@@ -172,7 +172,7 @@ function walk(tokens: readonly Token[], visit: (t: Token, parents: readonly Toke
   }
 }
 
-const HEADINGS_2 = new Set(['Who is faulting', 'Where the faults land', 'System memory', 'This node before', 'Next steps', 'Method']);
+const HEADINGS_2 = new Set(['Who is faulting', 'Where the faults land', 'System memory', 'Major faults before the triage', 'This node before', 'Next steps', 'Method']);
 
 /** What no report may contain, whatever the data: links, images, HTML, strikethrough, nested lists, rules. */
 /** The bot's own links to reports: the one kind of URL a report may show as it is. */

@@ -7,6 +7,7 @@ import type { Trigger, TriageOutcome, TriageStart } from '../../model/triage.js'
 import type { VerdictKind } from '../../model/verdict.js';
 import { templates, type TemplateSet } from '../templates.js';
 import { historyView } from '../history.js';
+import { historyLineView } from '../history-line.js';
 import { actions, context, header, message, plainContext, section, type SlackMessage } from './blocks.js';
 
 /**
@@ -195,6 +196,7 @@ export function verdictView(outcome: TriageOutcome, command: string) {
     seconds,
     reportUrl: outcome.reportUrl,
     history: slackHistory(outcome.history ?? [], v, triage.finishedAt),
+    prometheus: triage.context?.prometheus ? historyLineView(triage.context.prometheus) : null,
   };
 }
 
