@@ -12,6 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { findNode } from './config/inventory.js';
+import { fetchPrometheusContext } from './context/prometheus.js';
 import type { Config } from './config/schema.js';
 import { Dispatcher, type Job } from './dispatch/dispatcher.js';
 import { recover } from './dispatch/recover.js';
@@ -21,6 +22,8 @@ import type { Webhook } from './intake/alertmanager.js';
 import type { IntakeService } from './intake/intake-service.js';
 import type { Log } from './log.js';
 import { createMetrics, sshFailureReasons, type Metrics } from './metrics.js';
+import { HISTORY_DAYS, HISTORY_MAX, type LinkedHistoryEntry } from './model/context.js';
+import type { PrometheusContext } from './model/prometheus-context.js';
 import { failureVerdict } from './model/failure.js';
 import { reportUrl } from './model/report-link.js';
 import { toTriageView, type Admission, type ManualTrigger, type RunOptions, type TriageRecord, type TriageResult, type TriageView } from './model/triage.js';
@@ -39,7 +42,7 @@ import { TriageStore } from './store/triage-store.js';
 /** `triageNode` of src/pipeline.ts: never throws, failures come back as a `failed` verdict. */
 export type TriageFn = typeof triageNode;
 /** `renderReport` of src/report/markdown.ts. */
-export type RenderFn = (result: TriageResult, opts: { reportUrl: string | null }) => string;
+export type RenderFn = (result: TriageResult, opts: { reportUrl: string | null; history?: readonly LinkedHistoryEntry[]; prometheus?: PrometheusContext | undefined }) => string;
 
 export interface ServiceDeps {
   /** The engine; tests of dispatch inject a controllable one. */
@@ -201,11 +204,17 @@ function triageStage(deps: TriageStageDeps): (job: Job, signal: AbortSignal) => 
     await deps.notify((n) => n.triageStarted({ id, node: node.name, trigger, sampleSeconds, captureSeconds }), 'triageStarted', id);
 
     const t0 = performance.now();
-    const result = await runEngine(deps, job, signal, { sampleSeconds, captureSeconds });
+    // The hour before, from Prometheus, while the node is triaged: bounded by prometheus.timeoutSeconds, never throws.
+    const [result, prometheus] = await Promise.all([
+      runEngine(deps, job, signal, { sampleSeconds, captureSeconds }),
+      fetchPrometheusContext(config, node, trigger, { now: now(), signal }),
+    ]);
     const url = reportUrl(deps.publicUrl(), id, config.server.reportToken);
+    const context = { history: earlierTriages(store, node.name, now(), log), ...(prometheus ? { prometheus } : {}) };
+    const history = context.history.map((h) => ({ ...h, reportUrl: reportUrl(deps.publicUrl(), h.id, config.server.reportToken) }));
     let markdown: string | null = null;
     try {
-      markdown = deps.render(result, { reportUrl: url });
+      markdown = deps.render(result, { reportUrl: url, history, prometheus: context.prometheus });
     } catch (err) {
       log.error({ triageId: id, node: node.name, err: asTriageError(err, 'template_missing') }, 'report rendering failed; the verdict is stored without a report');
     }
@@ -231,6 +240,11 @@ function triageStage(deps: TriageStageDeps): (job: Job, signal: AbortSignal) => 
       log.warn({ triageId: id, node: node.name }, 'triage finished after it was marked interrupted; its result is discarded');
       return;
     }
+    try {
+      store.setContext(id, context);
+    } catch (err) {
+      log.warn({ triageId: id, err: asTriageError(err) }, 'cannot store the triage context; the verdict is stored');
+    }
 
     const seconds = (performance.now() - t0) / 1000;
     metrics.triages.inc({ trigger: trigger.kind, verdict: verdict.kind });
@@ -252,9 +266,20 @@ function triageStage(deps: TriageStageDeps): (job: Job, signal: AbortSignal) => 
       verdict,
       hasReport: report !== null,
       slack: null,
+      context,
     });
-    await deps.notify((n) => n.triageFinished({ view, result, reportUrl: markdown === null ? null : url }), 'triageFinished', id);
+    await deps.notify((n) => n.triageFinished({ view, result, reportUrl: markdown === null ? null : url, history }), 'triageFinished', id);
   };
+}
+
+/** The node's earlier finished triages: context for the report, never a reason to fail the triage. */
+function earlierTriages(store: TriageStore, node: string, now: Date, log: Log) {
+  try {
+    return store.open ? store.history(node, new Date(now.getTime() - HISTORY_DAYS * 86_400_000), HISTORY_MAX) : [];
+  } catch (err) {
+    log.warn({ node, err: asTriageError(err) }, 'cannot read the node\'s earlier triages; the report goes without them');
+    return [];
+  }
 }
 
 /** The engine for one job; an engine that throws anyway still yields a `failed` verdict to store. */

@@ -2,7 +2,7 @@
  * The layering of src/, checked on every import (static, type-only and dynamic): a file may import its own
  * folder and the layers below its own, never one above. Top to bottom:
  *
- *   cli → server → service.ts (the chain put together) → intake → dispatch → pipeline.ts (the engine)
+ *   cli → server → service.ts (the chain put together) → intake → dispatch → pipeline.ts (the engine), context
  *   → remote → playbook → analysis → report → notify → store → metrics.ts → config → model → errors/log/paths
  *
  * Besides the order, intake and notify never import each other (requests and delivery meet only in service.ts).
@@ -22,7 +22,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['service.ts'],
   ['intake'],
   ['dispatch'],
-  ['pipeline.ts'],
+  ['pipeline.ts', 'context'],
   ['remote'],
   ['playbook'],
   ['analysis'],

@@ -51,6 +51,21 @@ export const sshSchema = z.strictObject({
 
 const labelSet = z.record(z.string(), z.string()).refine((m) => Object.keys(m).length > 0, 'a match label set needs at least one label');
 
+// Label names appear unquoted in PromQL: only Prometheus's own alphabet. Values are always escaped.
+const promLabelSet = z
+  .record(z.string(), z.string())
+  .refine((m) => Object.keys(m).length > 0, 'a selector needs at least one label')
+  .superRefine((m, ctx) => {
+    for (const k of Object.keys(m)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
+        ctx.addIssue({ code: 'custom', path: [k], message: 'a Prometheus label name is A-Z a-z 0-9 _ and does not start with a digit' });
+      }
+    }
+  });
+
+/** Per node: which Prometheus series are this node's, for triages not started by an alert (alerts bring their own labels). */
+export const nodePrometheusSchema = z.strictObject({ selector: promLabelSet });
+
 export const nodeSchema = z
   .strictObject({
     name: nodeName,
@@ -61,6 +76,7 @@ export const nodeSchema = z
       .optional(),
     local: z.boolean().optional(),
     ssh: sshSchema.optional(),
+    prometheus: nodePrometheusSchema.optional(),
   })
   .superRefine((node, ctx) => {
     if (node.local && node.ssh) ctx.addIssue({ code: 'custom', message: 'a node is either local: true or has ssh, not both' });
@@ -145,10 +161,31 @@ export const slackSchema = z.strictObject({
   retry: slackRetrySchema.prefault({}),
 });
 
+/**
+ * Optional: the node's history from Prometheus's HTTP API for the report. Without it nothing is queried.
+ * Credentials go in bearerToken or basicAuth, never in the URL, so the URL can be logged and shown.
+ */
+export const prometheusSchema = z
+  .strictObject({
+    url: z
+      .url()
+      .refine((u) => /^https?:$/.test(new URL(u).protocol), 'prometheus.url must be http:// or https://')
+      .refine((u) => new URL(u).username === '' && new URL(u).password === '', 'put credentials in prometheus.basicAuth, not in the URL'),
+    bearerToken: z.string().min(1).optional(),
+    basicAuth: z.strictObject({ username: z.string().min(1), password: z.string() }).optional(),
+    lookbackMinutes: z.number().int().min(1).max(24 * 60).default(60),
+    /** One limit for all queries of a triage together; the triage never waits longer for Prometheus. */
+    timeoutSeconds: z.number().min(0.1).max(60).default(3),
+    /** The `[…]` window of rate(); 4 scrape intervals is the usual choice (60 s for a 15 s scrape). */
+    rateWindowSeconds: z.number().int().min(1).max(3600).default(60),
+  })
+  .refine((p) => !(p.bearerToken && p.basicAuth), 'prometheus takes bearerToken or basicAuth, not both');
+
 export const configSchema = z.strictObject({
   server: serverSchema.prefault({}),
   storage: storageSchema.prefault({}),
   slack: slackSchema.optional(),
+  prometheus: prometheusSchema.optional(),
   playbook: playbookSchema.prefault({}),
   triage: z
     .strictObject({
@@ -178,3 +215,4 @@ export type Config = z.infer<typeof configSchema>;
 export type NodeConfig = z.infer<typeof nodeSchema>;
 export type SshConfig = z.infer<typeof sshSchema>;
 export type SlackConfig = z.infer<typeof slackSchema>;
+export type PrometheusConfig = z.infer<typeof prometheusSchema>;

@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { Metrics } from '../metrics.js';
 import type { Admission, ManualTrigger, RunOptions, TriageView } from '../model/triage.js';
+import type { VerdictKind } from '../model/verdict.js';
 import type { Webhook } from './alertmanager.js';
 import type { WebhookAnswer } from './admit-webhook.js';
 
@@ -16,7 +17,7 @@ export interface IntakeService {
   receiveWebhook(webhook: Webhook): WebhookAnswer;
   /** A triage someone asked for. Throws TriageError('unknown_node'). */
   requestTriage(nodeName: string, trigger: ManualTrigger, options?: RunOptions): Admission;
-  listTriages(filter: { node?: string | undefined; limit: number }): TriageView[];
+  listTriages(filter: { node?: string | undefined; kind?: VerdictKind | undefined; limit: number; offset?: number }): TriageView[];
   /** Answers the person who asked, privately, through the response_url Slack gave (no-op without Slack). */
   respond(responseUrl: string, text: string): void;
 }

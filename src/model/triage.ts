@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { LinkedHistoryEntry, TriageContext } from './context.js';
 import { nodeInfoSchema } from './facts.js';
 import { reportUrl } from './report-link.js';
 import { analysisSchema, verdictSchema, type Verdict } from './verdict.js';
@@ -86,6 +87,8 @@ export interface TriageRecord {
   verdict: Verdict | null;
   hasReport: boolean;
   slack: SlackDelivery | null;
+  /** What was known around the triage (earlier triages of the node…), once it ran. */
+  context?: TriageContext | null;
 }
 
 /** A triage as GET /triages/:id shows it (the HTTP contract). */
@@ -99,6 +102,8 @@ export interface TriageView {
   finishedAt: string | null;
   verdict: Verdict | null;
   reportUrl: string | null;
+  /** What was known around the triage: the node's earlier triages (GET /triages/:id). */
+  context?: TriageContext;
   /** Only for a triage meant for Slack: whether its messages got there, e.g. `{slack: {state: 'failed', error: 'channel_not_found'}}`. */
   notify?: { slack: { state: SlackDeliveryState; error: string | null } };
 }
@@ -115,6 +120,7 @@ export function toTriageView(r: TriageRecord, publicUrl: string, reportToken?: s
     finishedAt: r.finishedAt,
     verdict: r.verdict,
     reportUrl: r.hasReport ? reportUrl(publicUrl, r.id, reportToken) : null,
+    ...(r.context ? { context: r.context } : {}),
     ...(r.slack ? { notify: { slack: { state: r.slack.state, error: r.slack.error } } } : {}),
   };
 }
@@ -135,6 +141,8 @@ export interface TriageOutcome {
   result: TriageResult | null;
   /** Null when no report could be rendered. */
   reportUrl: string | null;
+  /** The node's earlier triages, with links to their reports (newest first). */
+  history?: readonly LinkedHistoryEntry[];
 }
 
 /** What became of a request for a triage: queued, the one already there, or refused with the reason. */

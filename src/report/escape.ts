@@ -8,20 +8,53 @@ export type OutputFormat = 'markdown' | 'mrkdwn' | 'html' | 'text';
 // start emphasis, code, links, images, tables (|), headings, raw HTML, entities and GFM autolinks
 // (`http://`, `x@y`, `www.`); the rest are left alone so paths stay readable in the raw Markdown.
 const MD_SPECIAL = /[\\`*_{}[\]<>#|~&!@$]|:(?=\/\/)/g;
+const WORD_CHAR = /[\p{L}\p{N}]/u;
 
+/**
+ * Plain text in Markdown: escaped only where Markdown would misread it, so the raw report stays readable
+ * (`x86_64`, `kernel 6.18.44` as they are). Node-side names are better shown as code (CodeText below).
+ */
 export function escapeMarkdown(s: string): string {
+  const t = replaceControl(s)
+    // Whitespace at either end means nothing in rendered Markdown, but four leading spaces can start a code block
+    // and two trailing ones a line break.
+    .trim();
   return (
-    replaceControl(s)
-      // Whitespace at either end means nothing in rendered Markdown, but four leading spaces can start a code block
-      // and two trailing ones a line break.
-      .trim()
-      .replace(MD_SPECIAL, (c) => `\\${c}`)
+    t
+      .replace(MD_SPECIAL, (c, at: number) =>
+        // `_` between two letters or digits cannot open or close emphasis (GFM: no intraword `_` emphasis).
+        c === '_' && WORD_CHAR.test(t[at - 1] ?? '') && WORD_CHAR.test(t[at + 1] ?? '') ? c : `\\${c}`,
+      )
       .replace(/www\./gi, (m) => `${m.slice(0, 3)}\\.`)
       // A value may begin a list item's text ("- {{path}} is being read"): a leading list marker there would nest a
       // list, and a leading "=" or "-" run could underline a heading.
       .replace(/^[-+=]/, (c) => `\\${c}`)
-      .replace(/^(\d+)([.)])/, '$1\\$2')
+      .replace(/^(\d+)([.)])(?=\s|$)/, '$1\\$2')
   );
+}
+
+/**
+ * A code span: shown exactly as it is (no link, emphasis or HTML can form inside), fenced with more backticks
+ * than any run inside it. Not for table cells: GFM splits a row at `|` before it reads code spans.
+ */
+export function markdownCode(s: string): string {
+  const t = replaceControl(s);
+  if (t === '') return '';
+  const longest = Math.max(0, ...(t.match(/`+/g) ?? []).map((r) => r.length));
+  const fence = '`'.repeat(longest + 1);
+  // A span that starts or ends with a backtick (or a space) needs a space inside the fence, which the reader strips.
+  const pad = /^[` ]|[` ]$/.test(t) ? ' ' : '';
+  return `${fence}${pad}${t}${pad}${fence}`;
+}
+
+/** A name from the node (a process, a path) in running text: a code span in Markdown, plain escaped text elsewhere. */
+export class CodeText {
+  constructor(readonly text: string) {}
+}
+
+/** Text the bot made itself (its own links): left as it is in Markdown and plain text, escaped elsewhere. */
+export class OwnText {
+  constructor(readonly text: string) {}
 }
 
 /** Slack mrkdwn: only &, < and > are special (they build mentions and links). */
@@ -71,6 +104,8 @@ export class TrustedHtml {
 export function escapeDeep<T>(value: T, format: OutputFormat): T {
   if (typeof value === 'string') return escapeFor(format, value) as T;
   if (value instanceof TrustedHtml) return (format === 'html' ? value.html : escapeFor(format, value.html)) as T;
+  if (value instanceof CodeText) return (format === 'markdown' ? markdownCode(value.text) : escapeFor(format, value.text)) as T;
+  if (value instanceof OwnText) return (format === 'markdown' || format === 'text' ? value.text : escapeFor(format, value.text)) as T;
   if (Array.isArray(value)) return value.map((v) => escapeDeep(v, format)) as T;
   if (value && typeof value === 'object' && !(value instanceof Date)) {
     const out: Record<string, unknown> = {};

@@ -1,5 +1,6 @@
 import { Marked, type Tokens } from 'marked';
 import { escapeHtml, TrustedHtml } from './escape.js';
+import { sparksToSvg } from './spark.js';
 import { templates, type TemplateSet } from './templates.js';
 
 /**
@@ -36,8 +37,16 @@ const marked = new Marked({
 
 /** Markdown → HTML fragment; tables get a wrapper that scrolls sideways on narrow screens. */
 export function markdownToHtml(markdown: string): string {
-  const html = marked.parse(markdown, { async: false });
+  const html = sparksToSvg(marked.parse(markdown, { async: false }));
   return html.replaceAll('<table>', '<div class="table-wrap"><table>').replaceAll('</table>', '</table></div>');
+}
+
+/** Puts a chart (trusted markup) right after the section heading that starts with `heading`, or nowhere without it. */
+export function withChartAfter(bodyHtml: string, heading: string, chart: string): string {
+  if (!chart) return bodyHtml;
+  const at = bodyHtml.indexOf(`<h2>${heading}`);
+  const end = at < 0 ? -1 : bodyHtml.indexOf('</h2>', at);
+  return end < 0 ? bodyHtml : bodyHtml.slice(0, end + 5) + chart + bodyHtml.slice(end + 5);
 }
 
 /** Puts a chart (trusted markup from majfltChart) in front of the report's first section. */
@@ -58,6 +67,10 @@ export interface ReportPageData {
   markdownUrl: string;
   triageUrl: string;
   createdAt: string;
+  /** The index of all triages (GET /). */
+  indexUrl: string;
+  /** The node's previous triage, when there was one in the last days. */
+  previous: { url: string } | null;
 }
 
 /** Renders the page; every field but the body (trusted markup) is escaped like any view model. */

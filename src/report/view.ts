@@ -1,7 +1,12 @@
+import type { LinkedHistoryEntry } from '../model/context.js';
 import type { Tier } from '../model/facts.js';
 import { MAJORITY_SHARE, SHMEM_NOTE_SHARE } from '../model/limits.js';
 import type { TriageResult, Trigger } from '../model/triage.js';
 import type { ProcessRank, SystemMemory, VerdictKind, Who } from '../model/verdict.js';
+import { CodeText, OwnText } from './escape.js';
+import { historyView } from './history.js';
+import { historyLineView, historySpark } from './history-line.js';
+import type { PrometheusContext } from '../model/prometheus-context.js';
 import { SPARK, sparkGlyph } from './spark.js';
 
 /**
@@ -91,7 +96,7 @@ function shmemShare(a: TriageResult['analysis']): number {
   return total > 0 ? swapped.filter((m) => m.kind === 'shmem').reduce((n, m) => n + m.swapKb, 0) / total : 0;
 }
 
-export function reportView(r: TriageResult, reportUrl: string | null) {
+export function reportView(r: TriageResult, reportUrl: string | null, history: readonly LinkedHistoryEntry[] = [], prometheus?: PrometheusContext) {
   const v = r.verdict;
   const a = r.analysis;
   const totalMs = Date.parse(r.finishedAt) - Date.parse(r.startedAt);
@@ -107,7 +112,7 @@ export function reportView(r: TriageResult, reportUrl: string | null) {
     confidenceWhy: v.kind === 'quiet' ? 'the kernel\'s pgmajfault counter' : v.confidence ? CONFIDENCE_WHY[v.confidence] : null,
     finishedAt: r.finishedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC').replace(/Z$/, ' UTC'),
     trigger: describeTrigger(r.trigger),
-    reportUrl,
+    reportUrl: reportUrl === null ? null : new OwnText(reportUrl),
     nodeInfo: r.nodeInfo
       ? { hostname: r.nodeInfo.hostname, kernel: r.nodeInfo.kernel, nproc: r.nodeInfo.nproc }
       : null,
@@ -132,16 +137,17 @@ export function reportView(r: TriageResult, reportUrl: string | null) {
       series: p.series,
     })),
     rate: a ? rateScale(a.system, a.processes) : null,
-    swapped: a?.swapped ?? [],
+    swapped: (a?.swapped ?? []).map((m) => ({ ...m, label: m.label, comm: m.comm })),
     mappings: (a?.mappings ?? []).slice(0, 15).map((m) => ({
-      label: m.pid ? `${m.label} of pid ${m.pid}` : m.label,
+      label: m.label,
+      pid: m.pid,
       kind: m.kind,
       cause: m.cause,
       faults: m.faults,
       share: m.share,
     })),
     moreMappings: Math.max(0, (a?.mappings.length ?? 0) - 15),
-    files: (a?.files ?? []).slice(0, 10),
+    files: (a?.files ?? []).slice(0, 10).map((f) => ({ ...f, path: f.path })),
     system: a?.system ?? null,
     capture: a
       ? {
@@ -154,12 +160,14 @@ export function reportView(r: TriageResult, reportUrl: string | null) {
         }
       : null,
     shares: a?.shares ?? null,
+    history: markdownHistory(history, v, r.finishedAt),
+    prometheus: prometheus ? { line: historyLineView(prometheus), spark: historySpark(prometheus) } : null,
     nextSteps: `next-steps/${v.kind}.md.hbs`,
     majorityPct: Math.round(MAJORITY_SHARE * 100),
     verdict: {
       pid: v.pid,
-      comm: v.comm,
-      path: v.path,
+      comm: v.comm === null ? null : new CodeText(v.comm),
+      path: v.path === null ? null : new CodeText(v.path),
       kind: v.kind,
       confidence: v.confidence,
       tracer: v.tracer,
@@ -168,3 +176,14 @@ export function reportView(r: TriageResult, reportUrl: string | null) {
   };
 }
 
+
+/** The history section: node names as code, the bot's own links as they are. */
+function markdownHistory(history: readonly LinkedHistoryEntry[], v: TriageResult['verdict'], at: string) {
+  const h = historyView(history, v, at);
+  if (!h) return null;
+  return {
+    ...h,
+    last: h.last ? { ...h.last, comm: h.last.comm === null ? null : new CodeText(h.last.comm), reportUrl: new OwnText(h.last.reportUrl) } : null,
+    entries: h.entries.map((e) => ({ ...e, comm: e.comm === null ? null : new CodeText(e.comm), path: e.path === null ? null : new CodeText(e.path), reportUrl: new OwnText(e.reportUrl) })),
+  };
+}

@@ -5,6 +5,7 @@ import type { Service } from '../service.js';
 import { slackRoutes } from '../intake/slack/routes.js';
 import { isStoreError } from '../store/store-errors.js';
 import hardening from './hardening.js';
+import { indexRoute } from './index-route.js';
 import { opsRoutes } from './ops-routes.js';
 import { reportsRoutes } from './reports-routes.js';
 import { triagesRoutes } from './triages-routes.js';
@@ -36,6 +37,7 @@ const app: FastifyPluginAsync<AppOptions> = async (instance, { service }) => {
   await instance.register(alertsRoute, { service });
   await instance.register(triagesRoutes, { service });
   await instance.register(reportsRoutes, { service });
+  await instance.register(indexRoute, { service });
   await instance.register(opsRoutes, { service });
   await instance.register(slackRoutes, { service });
 

@@ -56,3 +56,36 @@ export function readListHook(token: string | undefined) {
     );
   };
 }
+
+/** `Authorization: Basic …` whose password is the token (any user name): what a browser sends after its prompt. */
+function basicMatches(header: string | undefined, token: string): boolean {
+  const m = header === undefined ? null : /^Basic[ \t]+([A-Za-z0-9+/=]{1,1024})[ \t]*$/i.exec(header);
+  if (!m) return false;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  const password = colon < 0 ? '' : decoded.slice(colon + 1);
+  const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(digest(password), digest(token)) && password !== '';
+}
+
+/**
+ * onRequest for the index page (GET /), which lists ids like GET /triages: loopback clients only without a
+ * token; with one, the bearer token, or HTTP Basic with the token as password so a browser (a phone) can ask
+ * for it. Links on the page are signed, so reports open from there without asking again.
+ */
+export function readIndexHook(token: string | undefined) {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (token === undefined) {
+      if (isLoopbackClient(req)) return;
+      req.log.warn({ remote: req.socket.remoteAddress }, 'index of triages refused');
+      await refuse(reply, 'the index of triages is for loopback clients only; set server.reportToken to open it from elsewhere');
+      return;
+    }
+    if (bearerMatches(req.headers.authorization, token) || basicMatches(req.headers.authorization, token)) return;
+    req.log.warn({ hasAuthorization: req.headers.authorization !== undefined }, 'index of triages refused');
+    await reply
+      .code(401)
+      .header('www-authenticate', 'Basic realm="pagefault-triage", charset="UTF-8"')
+      .send({ error: 'unauthorized', message: 'the index of triages needs server.reportToken: as the password when the browser asks, or Authorization: Bearer <server.reportToken>' });
+  };
+}

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { majfltChart } from '../report/chart.js';
-import { markdownToHtml, renderReportPage, withChart } from '../report/page.js';
+import { historyChart } from '../report/history-chart.js';
+import { markdownToHtml, renderReportPage, withChart, withChartAfter } from '../report/page.js';
 import type { Service } from '../service.js';
 import { triageIdPattern } from '../model/ids.js';
 import { signedQuery } from '../model/report-link.js';
@@ -14,6 +15,7 @@ export const reportsRoutes: FastifyPluginAsync<{ service: Service }> = async (ap
   const token = service.config.server.reportToken;
   const idOf = (file: string): string => (file.endsWith('.md') ? file.slice(0, -3) : file);
   const readOne = readOneHook(token, (req) => idOf((req.params as { file: string }).file));
+  const previousOf = (id: string | undefined) => (id === undefined ? null : { url: `${id}${signedQuery(token, id)}` });
   app.get<{ Params: { file: string } }>('/reports/:file', { onRequest: readOne }, async (req, reply) => {
     const wantsMarkdown = req.params.file.endsWith('.md');
     const id = wantsMarkdown ? req.params.file.slice(0, -3) : req.params.file;
@@ -32,10 +34,20 @@ export const reportsRoutes: FastifyPluginAsync<{ service: Service }> = async (ap
       node: triage.node,
       status: triage.status,
       verdictKind: triage.verdict?.kind ?? triage.status,
-      body: withChart(markdownToHtml(report.markdown), analysis ? majfltChart(analysis) : ''),
+      body: withChartAfter(
+        withChart(markdownToHtml(report.markdown), analysis ? majfltChart(analysis) : ''),
+        'Major faults before the triage',
+        historyChart(triage.context?.prometheus, {
+          ...(triage.trigger.kind === 'alert' ? { alertStartsAt: triage.trigger.startsAt } : {}),
+          ...(triage.startedAt ? { triageStartedAt: triage.startedAt } : {}),
+          ...(triage.finishedAt ? { triageFinishedAt: triage.finishedAt } : {}),
+        }),
+      ),
       markdownUrl: `${id}.md${signedQuery(token, id)}`,
       triageUrl: `../triages/${id}${signedQuery(token, id)}`,
       createdAt: triage.createdAt.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC'),
+      indexUrl: '../',
+      previous: previousOf(triage.context?.history[0]?.id),
     });
     return reply.header('content-security-policy', CSP).type('text/html; charset=utf-8').send(html);
   });

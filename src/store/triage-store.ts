@@ -15,7 +15,8 @@ import {
   type TriageStatus,
   type Trigger,
 } from '../model/triage.js';
-import { analysisSchema, verdictSchema, type Analysis, type Verdict } from '../model/verdict.js';
+import { analysisSchema, verdictSchema, type Analysis, type Verdict, type VerdictKind } from '../model/verdict.js';
+import { triageContextSchema, type HistoryEntry, type TriageContext } from '../model/context.js';
 import { SlackOutbox } from './slack-outbox.js';
 
 /**
@@ -102,8 +103,17 @@ CREATE INDEX slack_outbox_pending ON slack_outbox (next_ms) WHERE state = 'pendi
 CREATE INDEX slack_outbox_by_triage ON slack_outbox (triage_id, seq);
 `;
 
+/**
+ * Context: the node's earlier triages (and what else was known) as the triage saw them, and an index for the
+ * index page's and the history's lookups of a node's finished triages by verdict.
+ */
+const MIGRATION_3 = `
+ALTER TABLE triages ADD COLUMN context_json TEXT;
+CREATE INDEX triages_by_kind ON triages (verdict_kind, seq) WHERE verdict_kind IS NOT NULL;
+`;
+
 /** Index i brings a store from schema version i to i + 1. Append only. */
-export const MIGRATIONS: readonly string[] = [MIGRATION_1, MIGRATION_2];
+export const MIGRATIONS: readonly string[] = [MIGRATION_1, MIGRATION_2, MIGRATION_3];
 const SCHEMA_VERSION = MIGRATIONS.length;
 
 interface Row {
@@ -121,10 +131,11 @@ interface Row {
   slack_ts: string | null;
   slack_state: string | null;
   slack_error: string | null;
+  context_json: string | null;
 }
 
 const COLUMNS =
-  'id, node, trigger_json, options_json, status, created_at, started_at, finished_at, verdict_json, report_md IS NOT NULL AS has_report, slack_channel, slack_ts, slack_state, slack_error';
+  'id, node, trigger_json, options_json, status, created_at, started_at, finished_at, verdict_json, report_md IS NOT NULL AS has_report, slack_channel, slack_ts, slack_state, slack_error, context_json';
 
 function toRecord(row: Row): TriageRecord {
   return {
@@ -142,7 +153,18 @@ function toRecord(row: Row): TriageRecord {
       row.slack_state === null
         ? null
         : { state: slackDeliveryStateSchema.parse(row.slack_state), error: row.slack_error, channel: row.slack_channel, ts: row.slack_ts },
+    context: row.context_json === null ? null : parseContext(row.context_json),
   };
+}
+
+/** Stored context that no longer has its shape (an older or trimmed record) is left out rather than failing the read. */
+function parseContext(json: string): TriageContext | null {
+  try {
+    const parsed = triageContextSchema.safeParse(JSON.parse(json));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
 }
 
 const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
@@ -269,14 +291,45 @@ export class TriageStore {
     return row && toRecord(row);
   }
 
-  /** Newest first. */
-  list(filter: { node?: string | undefined; limit: number }): TriageRecord[] {
-    const rows = (
-      filter.node === undefined
-        ? this.stmt(`SELECT ${COLUMNS} FROM triages ORDER BY seq DESC LIMIT ?`).all(filter.limit)
-        : this.stmt(`SELECT ${COLUMNS} FROM triages WHERE node = ? ORDER BY seq DESC LIMIT ?`).all(filter.node, filter.limit)
-    ) as Row[];
+  /** Newest first; `kind` keeps triages with that verdict, `offset` skips that many (pages of the index). */
+  list(filter: { node?: string | undefined; kind?: VerdictKind | undefined; limit: number; offset?: number }): TriageRecord[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.node !== undefined) {
+      where.push('node = ?');
+      args.push(filter.node);
+    }
+    if (filter.kind !== undefined) {
+      where.push('verdict_kind = ?');
+      args.push(filter.kind);
+    }
+    const sql = `SELECT ${COLUMNS} FROM triages ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ? OFFSET ?`;
+    const rows = this.stmt(sql).all(...args, filter.limit, filter.offset ?? 0) as Row[];
     return rows.map(toRecord);
+  }
+
+  /**
+   * The node's finished triages created at or after `since`, newest first, that really looked at the node (not
+   * the ones that never ran: interrupted, dropped, cancelled). Uses the (node, seq) index and stops at `limit`.
+   */
+  history(node: string, since: Date, limit: number): HistoryEntry[] {
+    const rows = this
+      .stmt(
+        `SELECT id, finished_at, verdict_json FROM triages WHERE node = ? AND status IN ('done', 'failed') AND created_ms >= ?
+         AND NOT (status = 'failed' AND failure_code IN (${placeholders(NOT_RUN_FOR_COOLDOWN.length)}))
+         ORDER BY seq DESC LIMIT ?`,
+      )
+      .all(node, since.getTime(), ...NOT_RUN_FOR_COOLDOWN, limit) as { id: string; finished_at: string | null; verdict_json: string | null }[];
+    return rows.flatMap((r) => {
+      const v = r.verdict_json === null ? null : verdictSchema.parse(JSON.parse(r.verdict_json));
+      if (!v || r.finished_at === null) return [];
+      return [{ id: r.id, finishedAt: r.finished_at, kind: v.kind, pid: v.pid, comm: v.comm, path: v.path }];
+    });
+  }
+
+  /** Records what was known around the triage (its context), once it is known. */
+  setContext(id: string, context: TriageContext): void {
+    this.stmt('UPDATE triages SET context_json = ? WHERE id = ?').run(JSON.stringify(context), id);
   }
 
   report(id: string): string | undefined {

@@ -127,7 +127,7 @@ describe('GET /triages', () => {
     const second = (await post(a, webhook([{ labels: { instance: 'node-1' } }]))).json().triages[0];
     await service.dispatcher.idle();
     const one = (await a.inject({ url: `/triages/${first.id}` })).json();
-    expect(Object.keys(one).sort()).toEqual(['createdAt', 'finishedAt', 'id', 'node', 'reportUrl', 'startedAt', 'status', 'trigger', 'verdict']);
+    expect(Object.keys(one).sort()).toEqual(['context', 'createdAt', 'finishedAt', 'id', 'node', 'reportUrl', 'startedAt', 'status', 'trigger', 'verdict']);
     expect(one).toMatchObject({ id: first.id, node: 'local', status: 'done', trigger: { kind: 'alert', fingerprint: first.fingerprint }, verdict: { kind: 'quiet' } });
     expect(one.reportUrl).toBe(`http://127.0.0.1:0/reports/${first.id}`);
     const list = (await a.inject({ url: '/triages' })).json().triages;

@@ -154,3 +154,41 @@ describe.each([
     expect(png.readUInt32BE(16)).toBe(viewport.width * (mobile ? 2 : 1)); // IHDR width
   });
 });
+
+describe.each([
+  { name: 'laptop', viewport: { width: 1366, height: 900 }, mobile: false },
+  { name: 'phone', viewport: { width: 390, height: 844 }, mobile: true },
+])('sparklines and the index on a $name', ({ name, viewport, mobile }) => {
+  it('draws sparklines as visible bars, and the index of triages fits the screen with its filters and cards', async () => {
+    const context = await open(viewport, mobile);
+    const page = await context.newPage();
+    await page.goto(reportUrl, { waitUntil: 'load' });
+    const sparks = await page.evaluate(() =>
+      [...document.querySelectorAll('svg.spark')].map((s: any) => {
+        const box = s.getBoundingClientRect();
+        return { width: box.width, height: box.height, bars: s.querySelectorAll('rect').length };
+      }),
+    );
+    expect(sparks.length).toBeGreaterThan(0);
+    for (const s of sparks) {
+      expect(s.bars).toBeGreaterThan(0);
+      expect(s.width).toBeGreaterThan(0);
+      expect(s.height).toBeGreaterThan(0);
+    }
+
+    const index = await page.goto(new URL('/', reportUrl).href, { waitUntil: 'load' });
+    expect(index?.status()).toBe(200);
+    await page.screenshot({ path: join(shotsDir, `${name}-index.png`), fullPage: true });
+    const layout = await page.evaluate(() => ({
+      scrollWidth: document.documentElement.scrollWidth,
+      innerWidth: window.innerWidth,
+      cards: document.querySelectorAll('ol.triages li').length,
+      selects: document.querySelectorAll('form.filters select').length,
+      reportLinks: [...document.querySelectorAll('ol.triages .summary a')].map((a: any) => a.getAttribute('href')),
+    }));
+    expect(layout.scrollWidth).toBeLessThanOrEqual(layout.innerWidth);
+    expect(layout.cards).toBeGreaterThan(0);
+    expect(layout.selects).toBe(2);
+    expect(layout.reportLinks).toContain(reportUrl);
+  });
+});

@@ -10,6 +10,8 @@ const data: ReportPageData = {
   markdownUrl: 'abc.md',
   triageUrl: '../triages/abc',
   createdAt: '2026-11-27 03:27:41 UTC',
+  indexUrl: '../',
+  previous: null,
 };
 
 describe('markdownToHtml', () => {
@@ -47,5 +49,18 @@ describe('renderReportPage', () => {
   it('fails loudly when a field is missing (strict template)', () => {
     const { createdAt: _omitted, ...partial } = data;
     expect(() => renderReportPage(partial as ReportPageData)).toThrow(/template report-page.html.hbs: "createdAt" not defined/);
+  });
+});
+
+describe('sparklines on the page', () => {
+  it('draws each run of sparkline glyphs as inline SVG bars of the same heights, not as glyphs a font may lack', () => {
+    const html = markdownToHtml('| pid | per second |\n|---:|---|\n| 1 | ▁▄█ |\n\nNode total ▂▂ · threshold at ▅.\n');
+    expect(html).not.toMatch(/[▁▂▃▄▅▆▇█]+(?![^<]*")/);
+    const svgs = html.match(/<svg class="spark"[^>]*>.*?<\/svg>/g)!;
+    expect(svgs).toHaveLength(3);
+    const heights = (svg: string) => [...svg.matchAll(/height="([\d.]+)"\/>/g)].map((m) => Number(m[1]));
+    expect(heights(svgs[0]!)).toEqual([2, 8, 16]);
+    expect(svgs[0]).toContain('aria-label="▁▄█"');
+    expect(heights(svgs[2]!)).toEqual([10]);
   });
 });

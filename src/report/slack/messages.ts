@@ -1,10 +1,13 @@
 import type { ResolvedAlert } from '../../model/alert.js';
+import type { LinkedHistoryEntry } from '../../model/context.js';
 import type { Tier } from '../../model/facts.js';
 import { ALERT_THRESHOLD_PER_SEC } from '../../model/limits.js';
 import { OPEN_REPORT_ACTION, RUN_AGAIN_ACTION, type RunAgainValue } from '../../model/slack.js';
 import type { Trigger, TriageOutcome, TriageStart } from '../../model/triage.js';
 import type { VerdictKind } from '../../model/verdict.js';
 import { templates, type TemplateSet } from '../templates.js';
+import { historyView } from '../history.js';
+import { historyLineView } from '../history-line.js';
 import { actions, context, header, message, plainContext, section, type SlackMessage } from './blocks.js';
 
 /**
@@ -192,6 +195,8 @@ export function verdictView(outcome: TriageOutcome, command: string) {
     ...originOf(triage.trigger, command),
     seconds,
     reportUrl: outcome.reportUrl,
+    history: slackHistory(outcome.history ?? [], v, triage.finishedAt),
+    prometheus: triage.context?.prometheus ? historyLineView(triage.context.prometheus) : null,
   };
 }
 
@@ -234,6 +239,20 @@ export function resolvedMessage(alert: ResolvedAlert & { triage: NonNullable<Res
     running: alert.triage.status === 'queued' || alert.triage.status === 'running',
   };
   return message(render(set, 'resolved-text.txt.hbs', view), [section(render(set, 'resolved.mrkdwn.hbs', view))]);
+}
+
+/** The history line: how often the node was triaged lately, and whether the culprit is the one of last time. */
+function slackHistory(history: readonly LinkedHistoryEntry[], v: TriageOutcome['view']['verdict'], at: string | null) {
+  if (!v || at === null) return null;
+  const h = historyView(history, v, at);
+  if (!h) return null;
+  return {
+    ordinal24h: h.ordinal24h,
+    count7d: h.count7d,
+    last: h.last
+      ? { same: h.last.same, at: slackTime(h.entries.find((e) => e.reportUrl === h.last!.reportUrl)?.finishedAt ?? ''), pid: h.last.pid, comm: codeText(h.last.comm ?? '?'), reportUrl: h.last.reportUrl }
+      : null,
+  };
 }
 
 /** The three messages of a triage for one installation of the app (its slash command's name in the texts). */

@@ -197,8 +197,8 @@ describe('whole triages: the verdict and the report say which tier ran and why t
       [
         'Better tracers were not available:',
         '- perf major-faults (exact major-fault addresses): perf is not installed',
-        '- bpftrace on handle\\_mm\\_fault (major faults from the fault return value and flags): bpftrace is not installed',
-        '- perf exceptions:page\\_fault\\_user (all user page faults, minor ones included): perf is not installed',
+        '- bpftrace on handle_mm_fault (major faults from the fault return value and flags): bpftrace is not installed',
+        '- perf exceptions:page_fault_user (all user page faults, minor ones included): perf is not installed',
       ].join('\n'),
     );
     expect(md).toContain('No fault addresses: no tracer could run (see Method).');
@@ -218,8 +218,8 @@ describe('whole triages: the verdict and the report say which tier ran and why t
     expect(r.verdict.tracer).toBe('none');
     expect(r.verdict.confidence).toBe('low');
     const md = renderReport(r, { reportUrl: null });
-    expect(md).toMatch(/- perf major-faults \(exact major-fault addresses\): perf refused \(kernel\.perf\\_event\\_paranoid is 2; needs root or CAP\\_PERFMON\)/);
-    expect(md).toContain('- bpftrace on handle\\_mm\\_fault (major faults from the fault return value and flags): bpftrace is not installed');
+    expect(md).toMatch(/- perf major-faults \(exact major-fault addresses\): perf refused \(kernel\.perf_event_paranoid is 2; needs root or CAP_PERFMON\)/);
+    expect(md).toContain('- bpftrace on handle_mm_fault (major faults from the fault return value and flags): bpftrace is not installed');
   });
 
   it('a forced tier that is missing fails the triage with tracer_unavailable, and the report says so', async () => {
@@ -231,6 +231,6 @@ describe('whole triages: the verdict and the report say which tier ran and why t
       retryable: false,
     });
     const md = renderReport(r, { reportUrl: null });
-    expect(md).toContain('> **The triage could not run:** tracer bpftrace is unavailable on the node: bpftrace is not installed (code tracer\\_unavailable, retrying will not help until this is fixed)');
+    expect(md).toContain('> **The triage could not run:** tracer bpftrace is unavailable on the node: bpftrace is not installed (code tracer_unavailable, retrying will not help until this is fixed)');
   });
 });

@@ -75,17 +75,17 @@ describe('what the report shows', () => {
 
   it('the tier and why better ones were not used; minor faults are not called major', () => {
     const tp = render(fixtures['mmap-read-tracepoint']!());
-    expect(tp).toContain('| Tracer | perf exceptions:page\\_fault\\_user (all user page faults, minor ones included) (forced by playbook.tracer) |');
+    expect(tp).toContain('| Tracer | perf exceptions:page_fault_user (all user page faults, minor ones included) (forced by playbook.tracer) |');
     expect(tp).toContain('4,600 page faults captured, minor and major alike (the tracer cannot tell them apart)');
     expect(tp).not.toContain('major faults captured');
     expect(tp).toContain('The tier was forced (`playbook.tracer` is tracepoint), so no other tier was tried.');
     const none = render(fixtures.inconclusive!());
-    expect(none).toContain('- perf major-faults (exact major-fault addresses): perf refused (kernel.perf\\_event\\_paranoid is 2; needs root or CAP\\_PERFMON)');
+    expect(none).toContain('- perf major-faults (exact major-fault addresses): perf refused (kernel.perf_event_paranoid is 2; needs root or CAP_PERFMON)');
     expect(none).toContain('tracer **none**:\nno tracer could record fault addresses');
   });
 
   it('next steps per kind', () => {
-    expect(render(fixtures['swap-thrash']!())).toMatch(/## Next steps\n- pid 4242 \(java\) is working with more memory than it can keep resident[^\n]*\n- Compare its memory limit/);
+    expect(render(fixtures['swap-thrash']!())).toMatch(/## Next steps\n- pid 4242 \(`java`\) is working with more memory than it can keep resident[^\n]*\n- Compare its memory limit/);
     expect(render(fixtures['swap-thrash']!())).toContain('- The memory is shared memory');
     expect(render(fixtures['swap-thrash-proc-only']!())).toContain('- This verdict comes from /proc counters alone');
     expect(render(fixtures['mmap-read']!())).toContain('- Check the reader\'s access pattern');
@@ -220,5 +220,25 @@ describe('missing templates and fields', () => {
     const err = thrown(() => renderReport(fixtures.quiet!(), { reportUrl: null }, loadTemplates(dir)));
     expect(err.code).toBe('template_field_missing');
     expect(err.message).toContain('nope');
+  });
+});
+
+describe('the raw Markdown reads well', () => {
+  it('has no backslash before "." or ":" in plain text: kernel versions, the report link, numbered things', () => {
+    for (const [kind, make] of Object.entries(fixtures)) {
+      const r = make();
+      r.nodeInfo = { ...r.nodeInfo!, kernel: '6.18.44-fc-v782' };
+      const md = renderReport(r, { reportUrl: 'http://127.0.0.1:9095/reports/AAAAAAAAAAAAAAAAAAAAAA?sig=abc' });
+      expect(md, kind).not.toMatch(/\\[.:]/);
+      if (r.nodeInfo) expect(md, kind).toContain('kernel 6.18.44-fc-v782');
+      expect(md, kind).toContain('http://127.0.0.1:9095/reports/AAAAAAAAAAAAAAAAAAAAAA?sig=abc');
+    }
+  });
+
+  it('shows node names in running text as code, with a fence longer than any backtick run in them', () => {
+    const r = fixtures['mmap-read']!();
+    r.verdict = { ...r.verdict, path: '/data/a `b` ``c``', comm: 'x' };
+    const md = render(r);
+    expect(md).toContain('- ``` /data/a `b` ``c`` ``` is being read through a memory mapping by pid 7 (`x`)');
   });
 });
