@@ -4,7 +4,7 @@ import { signSlackRequest } from '../../src/intake/slack/verify-request.js';
 import type { SlackStandin } from '../support/slack-standin.js';
 import { testConfig } from '../support/service.js';
 
-export const SIGNING_SECRET = 'standin-signing-secret-0123456789';
+export const SIGNING_SECRET = '5f2b0c9e7a41d38e6b0f9c2a1d4e7b30';
 export const CHANNEL = 'C0ALERTS';
 
 /** A test config with Slack pointed at the stand-in, and backoffs short enough for tests. */
