@@ -99,14 +99,19 @@ export const serverSchema = z.strictObject({
    * only loopback clients may list triages. See SECURITY.md.
    */
   reportToken: bearerToken('reportToken').optional(),
-  /** Requests per client address and window on POST /alerts, and in all on /slack/*; past it: 429 with Retry-After. */
+  /**
+   * Requests per client address and window. POST /alerts: `alerts` counts requests with the webhook token (all of
+   * them without one; past it 503 + Retry-After, which Alertmanager retries), `unauthorized` those failing the
+   * token check (past it 429), so junk from a shared address never limits Alertmanager. /slack/*: `slack` (429).
+   */
   rateLimit: z
     .strictObject({
       windowSeconds: z.number().int().min(1).max(3600).default(60),
       alerts: z.number().int().min(1).max(1_000_000).default(300),
+      unauthorized: z.number().int().min(1).max(1_000_000).default(60),
       slack: z.number().int().min(1).max(1_000_000).default(120),
     })
-    .default(() => ({ windowSeconds: 60, alerts: 300, slack: 120 })),
+    .default(() => ({ windowSeconds: 60, alerts: 300, unauthorized: 60, slack: 120 })),
   /** A client must send its request headers within this time (slowloris). */
   headersTimeoutSeconds: z.number().int().min(1).max(300).default(10),
   /** A client must send its whole request (headers and body) within this time. */
