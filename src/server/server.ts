@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { TriageError } from '../errors.js';
 import { createService, type Service, type ServiceDeps } from '../service.js';
 import app from './app.js';
+import { redactingLogger } from './log-redaction.js';
 import { isLoopbackHost } from './loopback.js';
 
 export { isLoopbackHost };
@@ -63,7 +64,8 @@ export interface RunningServer {
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   checkExposure(config);
   const instance = Fastify({
-    logger: options.logger ?? { level: 'info' },
+    // Request lines carry URLs: query values (?sig=, tokens) and the Authorization header are redacted.
+    logger: redactingLogger(options.logger),
     bodyLimit: config.server.bodyLimitBytes,
     ...httpTimeouts(config.server),
     return503OnClosing: true,
