@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { SlackConfig } from '../../config/schema.js';
 import type { SlackRequestOutcome } from '../../metrics.js';
 import type { Service } from '../../service.js';
+import { isStoreError } from '../../store/store-errors.js';
 import { WINDOW_MAX, WINDOW_MIN, parseCommand } from './command.js';
 import { admissionAnswer, helpAnswer, lastAnswer, nodesAnswer, refusalAnswer, type AnswerContext } from './answers.js';
 import { OPEN_REPORT_ACTION, RUN_AGAIN_ACTION } from '../../notify/slack/messages.js';
@@ -99,7 +100,8 @@ export const slackRoutes: FastifyPluginAsync<{ service: Service }> = async (app,
     req.log.info({ route: 'commands', user, channel, command: cmd.kind }, 'Slack command');
     if (cmd.kind === 'help') {
       count('commands', 'accepted');
-      return ephemeral(reply, helpAnswer(ctx));
+      // Help works for everyone, but the inventory is only for those who may use it.
+      return ephemeral(reply, helpAnswer(ctx, allowed(slack, user)));
     }
     if (!allowed(slack, user)) {
       count('commands', 'refused');
@@ -123,8 +125,17 @@ export const slackRoutes: FastifyPluginAsync<{ service: Service }> = async (app,
           count('commands', 'refused');
           return ephemeral(reply, refusalAnswer(ctx, { kind: 'shutting_down' }));
         }
+        let admission;
+        try {
+          admission = service.requestTriage(cmd.node, { kind: 'slack', user, channel: channel || null }, cmd.options);
+        } catch (err) {
+          if (!isStoreError(err)) throw err;
+          // Slack shows a bare HTTP error as "failed with the error http_service_error": say what happened, privately.
+          count('commands', 'refused');
+          req.log.error({ err, node: cmd.node }, 'Slack command refused: the store cannot be written');
+          return ephemeral(reply, refusalAnswer(ctx, { kind: 'store_unavailable' }));
+        }
         count('commands', 'accepted');
-        const admission = service.requestTriage(cmd.node, { kind: 'slack', user, channel: channel || null }, cmd.options);
         return ephemeral(reply, admissionAnswer(ctx, admission, 'channel'));
       }
       default:
