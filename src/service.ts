@@ -6,7 +6,7 @@ import type { Config } from './config/schema.js';
 import { Dispatcher, type Admission, type Job, type ManualTrigger } from './dispatch/dispatcher.js';
 import { TriageError, asTriageError } from './errors.js';
 import type { Webhook } from './intake/alertmanager.js';
-import { admitWebhook, type WebhookAnswer } from './intake/admit-webhook.js';
+import { admitWebhook, type Admitted, type WebhookAnswer } from './intake/admit-webhook.js';
 import { createMetrics, sshFailureReasons, type Metrics } from './metrics.js';
 import type { TriageResult } from './model/triage.js';
 import { createLogNotifier } from './notify/log.js';
@@ -88,6 +88,18 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
       await call();
     } catch (err) {
       log.error({ triageId, err: asTriageError(err) }, `notifier failed: ${what}`);
+    }
+  }
+
+  /**
+   * One resolved alert per turn of the event loop, after the webhook is answered: a notification resolving a
+   * whole group (hundreds of alerts) must not hold every other route while each one is looked up.
+   */
+  async function notifyResolved(resolved: Admitted['resolved']): Promise<void> {
+    for (const r of resolved) {
+      await new Promise<void>((done) => setImmediate(done));
+      if (!store.open) return;
+      await notify('alertResolved', null, () => notifier.alertResolved(r.node, r.alert, r.cancelled));
     }
   }
 
@@ -209,7 +221,7 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
       if (webhook.truncatedAlerts > 0) {
         log.warn({ truncatedAlerts: webhook.truncatedAlerts, groupKey: webhook.groupKey }, 'Alertmanager truncated this notification: raise max_alerts on the receiver');
       }
-      for (const r of admitted.resolved) void notify('alertResolved', null, () => notifier.alertResolved(r.node, r.alert, r.cancelled));
+      if (admitted.resolved.length > 0) void notifyResolved(admitted.resolved);
       return admitted.answer;
     },
 
