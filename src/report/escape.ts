@@ -30,7 +30,7 @@ export function escapeMrkdwn(s: string): string {
 }
 
 export function escapeHtml(s: string): string {
-  return s
+  return showBidi(s)
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
@@ -41,7 +41,17 @@ export function escapeHtml(s: string): string {
 /** Newlines, NUL and other control characters would break a table row or a log line. */
 export function replaceControl(s: string): string {
   // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => (c === '\n' || c === '\t' ? ' ' : '\uFFFD'));
+  return showBidi(s).replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => (c === '\n' || c === '\t' ? ' ' : '\uFFFD'));
+}
+
+// Bidirectional-text controls: embeddings and overrides (U+202A–202E), isolates (U+2066–2069) and the marks
+// (U+200E, U+200F, U+061C). In a node name, process name or path they reorder what follows, so
+// `prod-db-1<U+202E>0019:lanretni-ved` displays as another host. No legitimate name needs one.
+const BIDI = /[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/g;
+
+/** Shows each bidi control as `[U+202E]`: inert, and the reader sees that the name carried one. */
+export function showBidi(s: string): string {
+  return s.replace(BIDI, (c) => `[U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`);
 }
 
 export function escapeFor(format: OutputFormat, s: string): string {

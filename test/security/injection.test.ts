@@ -52,7 +52,13 @@ const NASTY = [
   '- item', '1. item', '---', '===', '> quote', '| a | b |', '<script>alert(1)</script>', '<img src=x onerror=alert(1)>',
   '&lt;b&gt;', '&#60;', '\u202eevil', '\u2028line', '\u2029para', '\ufeff', '😀'.repeat(20), '١٢٣', 'ｒｅｂｏｏｔ', '     indented',
   '\tx', 'a  ', '\\*', '\\\\`', '[^1]', 'javascript:alert(1)', ':emoji:', '*', '_', '~', '|', '#',
+  // Bidirectional-text controls: each can make a name display as another (a host, a path) in Slack and the report.
+  'prod-db-1\u202e0019:lanretni-ved\u202c', '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069',
+  '\u200e', '\u200f', '\u061c', '/var/lib/\u2067gpj.exe\u2069',
 ];
+
+/** Bidi controls that must never reach any output (embeddings, overrides, isolates, marks). */
+const BIDI = /[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/;
 
 const hostile = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...NASTY) },
@@ -175,6 +181,7 @@ const HEADINGS_2 = new Set(['Who is faulting', 'Where the faults land', 'System 
 
 /** What no report may contain, whatever the data: links, images, HTML, strikethrough, nested lists, rules. */
 function expectInertMarkdown(md: string): void {
+  expect(md).not.toMatch(BIDI);
   // Mentions, autolinks and raw HTML start with these: each one must be backslash-escaped.
   expect(md).not.toMatch(/(^|[^\\])(\\\\)*[@<]/);
   expect(md).not.toMatch(/(^|[^\\])(\\\\)*:\/\//);
@@ -206,6 +213,7 @@ function expectInertMarkdown(md: string): void {
   }
   const html = markdownToHtml(md);
   expect(html).not.toMatch(/<(a|img|script|iframe|object|embed|style|del|hr)\b/i);
+  expect(html).not.toMatch(BIDI);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -339,6 +347,7 @@ function expectNoSlackTokens(texts: readonly SlackText[]): void {
     for (const re of OWN_TOKENS) rest = rest.replace(re, '');
     expect(rest, `${t.where}: ${JSON.stringify(t.text)}`).not.toMatch(/[<>]/);
     expect(rest, `${t.where}: ${JSON.stringify(t.text)}`).not.toMatch(/&(?!amp;|lt;|gt;)/);
+    expect(t.text, `${t.where}: ${JSON.stringify(t.text)}`).not.toMatch(BIDI);
   }
 }
 
