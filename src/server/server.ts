@@ -10,8 +10,8 @@ export { isLoopbackHost };
 
 /**
  * `serve`: creates the fastify instance, sets timeouts, listens, and closes gracefully
- * (stop taking webhooks, let running triages finish within triage.shutdownGraceSeconds, mark the rest
- * interrupted). Routes live in app.ts.
+ * (stop taking webhooks, answering them 503 while still listening, let running triages finish within
+ * triage.shutdownGraceSeconds, mark the rest interrupted, then stop listening). Routes live in app.ts.
  */
 
 /** Anyone who can reach a non-loopback address could start triages: that needs a token. */
@@ -101,7 +101,14 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     (closing ??= (async () => {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
-      await instance.close();
+      // Drain with the listener open: until running triages end (or their grace does), POST /alerts and
+      // /-/ready answer 503 + Retry-After, which Alertmanager retries. Closing the listener first would refuse
+      // connections instead, and cut the keep-alive connections Alertmanager is about to reuse.
+      try {
+        await service.close();
+      } finally {
+        await instance.close(); // its onClose hook finds the service closed already
+      }
     })());
   if (handleSignals ?? true) {
     process.on('SIGTERM', onSignal);
