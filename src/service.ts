@@ -111,6 +111,7 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
         ...job.options,
         signal,
         onProgress: (p) => log.debug({ triageId: id, node: node.name, step: p.step, seconds: p.seconds }, 'triage step'),
+        log,
       });
     } catch (err) {
       const e = asTriageError(err);
