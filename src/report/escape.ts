@@ -49,9 +49,12 @@ export function replaceControl(s: string): string {
 // `prod-db-1<U+202E>0019:lanretni-ved` displays as another host. No legitimate name needs one.
 const BIDI = /[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/g;
 
-/** Shows each bidi control as `[U+202E]`: inert, and the reader sees that the name carried one. */
+/**
+ * Shows each bidi control as `‹U+202E›`: inert, and the reader sees that the name carried one. Not `[U+202E]`:
+ * thousands of (escaped) brackets in a row make the Markdown lexer quadratic, and a label may be that long.
+ */
 export function showBidi(s: string): string {
-  return s.replace(BIDI, (c) => `[U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`);
+  return s.replace(BIDI, (c) => `\u2039U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}\u203a`);
 }
 
 export function escapeFor(format: OutputFormat, s: string): string {

@@ -61,12 +61,18 @@ describe('bidirectional-text controls', () => {
 
   it('the reversed host name reads as what it is in every format', () => {
     const spoof = 'prod-db-1\u202e0019:lanretni-ved\u202c';
-    expect(escapeFor('text', spoof)).toBe('prod-db-1[U+202E]0019:lanretni-ved[U+202C]');
-    expect(escapeFor('mrkdwn', spoof)).toBe('prod-db-1[U+202E]0019:lanretni-ved[U+202C]');
-    expect(escapeFor('html', spoof)).toBe('prod-db-1[U+202E]0019:lanretni-ved[U+202C]');
-    expect(escapeFor('markdown', spoof)).toBe('prod-db-1\\[U+202E\\]0019:lanretni-ved\\[U+202C\\]');
-    const html = marked.parseInline(escapeFor('markdown', spoof)) as string;
-    expect(html).toBe('prod-db-1[U+202E]0019:lanretni-ved[U+202C]');
+    const shown = 'prod-db-1\u2039U+202E\u203a0019:lanretni-ved\u2039U+202C\u203a'; // prod-db-1‹U+202E›0019:…
+    for (const format of FORMATS) expect(escapeFor(format, spoof), format).toBe(shown);
+    expect(marked.parseInline(escapeFor('markdown', spoof))).toBe(shown);
+  });
+
+  it('a long run of them stays cheap to render as Markdown (no quadratic lexing)', () => {
+    const md = `| a |\n|---|\n| ${escapeMarkdown('\u202a'.repeat(20_000))} |\n`;
+    const t0 = performance.now();
+    const html = marked.parse(md) as string;
+    expect(html.match(/<td>/g)?.length).toBe(1);
+    // Generous: the linear case takes milliseconds; the quadratic one took minutes.
+    expect(performance.now() - t0).toBeLessThan(10_000);
   });
 
   it('in a Markdown table cell, still never form markup (property)', () => {
