@@ -51,9 +51,11 @@ describe('bidirectional-text controls', () => {
       fc.property(withBidi, fc.constantFrom(...FORMATS), (s, format) => {
         const out = escapeFor(format, s);
         expect(out).not.toMatch(BIDI);
-        // Made visible, not dropped: a reader sees that the name carried a control.
-        const controls = [...s].filter((c) => BIDI_CONTROLS.includes(c)).length;
-        expect(out.split('U+').length - 1).toBeGreaterThanOrEqual(controls);
+        // Made visible, not dropped: a reader sees that the name carried controls, and how many.
+        const runs = s.match(/[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]+/g) ?? [];
+        for (const run of runs) expect(out).toContain(run.length === 1 ? 'U+' : `${run.length} bidi controls`);
+        // A run is one marker: escaping never grows a string by more than the marker per run.
+        expect(out.length).toBeLessThanOrEqual(8 * s.length + 32);
       }),
       { numRuns: 1000, seed: 14 },
     );
@@ -66,8 +68,9 @@ describe('bidirectional-text controls', () => {
     expect(marked.parseInline(escapeFor('markdown', spoof))).toBe(shown);
   });
 
-  it('a long run of them stays cheap to render as Markdown (no quadratic lexing)', () => {
-    const md = `| a |\n|---|\n| ${escapeMarkdown('\u202a'.repeat(20_000))} |\n`;
+  it('a run is one marker; many separate ones stay cheap to render as Markdown (no quadratic lexing)', () => {
+    expect(escapeFor('mrkdwn', `a${'\u061c'.repeat(5000)}b`)).toBe('a\u20395000 bidi controls\u203ab');
+    const md = `| a |\n|---|\n| ${escapeMarkdown('a\u202a'.repeat(10_000))} |\n`;
     const t0 = performance.now();
     const html = marked.parse(md) as string;
     expect(html.match(/<td>/g)?.length).toBe(1);
