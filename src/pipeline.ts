@@ -18,6 +18,7 @@ import { parseCapture, parseRank, tracerUnavailable } from './playbook/parse.js'
 import { rankProcesses } from './analysis/rank.js';
 import { analyze } from './analysis/analyze.js';
 import { failureVerdict } from './model/failure.js';
+import type { Log } from './log.js';
 
 export interface Progress {
   step: StepName | 'done';
@@ -32,6 +33,11 @@ export interface TriageOptions {
   onProgress?: (p: Progress) => void;
   /** For tests and tools: how to reach the node (default: local or SSH from the node's config). */
   connector?: Connector;
+  /**
+   * Where a failure's private detail goes (the error it was caused by: file paths, library messages). The
+   * verdict, which Slack and the report show, carries only the failure's own message.
+   */
+  log?: Log;
 }
 
 export async function triageNode(config: Config, node: NodeConfig, trigger: Trigger, options: TriageOptions = {}): Promise<TriageResult> {
@@ -113,6 +119,8 @@ export async function triageNode(config: Config, node: NodeConfig, trigger: Trig
     // abort's doing: say which abort it was.
     const abortsDoing = !(err instanceof TriageError) || err.code === 'connection_lost' || err.code === 'cancelled';
     const e = signal.aborted && abortsDoing ? abortReason(options.signal, deadlineMs, err) : asTriageError(err);
+    const cause = e.cause instanceof Error ? e.cause.message : e.cause === undefined ? undefined : String(e.cause);
+    options.log?.warn({ node: node.name, code: e.code, cause }, `triage of ${node.name} failed: ${e.message}`);
     progress({ step: 'done' });
     return { ...base, finishedAt: new Date().toISOString(), timings, nodeInfo: rank?.node ?? null, verdict: failureVerdict(e, node.name), analysis: null };
   } finally {

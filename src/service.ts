@@ -17,7 +17,7 @@ import type { Config } from './config/schema.js';
 import { Dispatcher, type Job } from './dispatch/dispatcher.js';
 import { recover } from './dispatch/recover.js';
 import { asTriageError, TriageError } from './errors.js';
-import { admitWebhook, type WebhookAnswer } from './intake/admit-webhook.js';
+import { admitWebhook, type Admitted, type WebhookAnswer } from './intake/admit-webhook.js';
 import type { Webhook } from './intake/alertmanager.js';
 import type { IntakeService } from './intake/intake-service.js';
 import type { Log } from './log.js';
@@ -111,6 +111,20 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
     }
   }
 
+  /**
+   * One resolved alert per turn of the event loop, after the webhook is answered: a notification resolving a
+   * whole group (hundreds of alerts) must not hold every other route while each one is looked up.
+   */
+  async function notifyResolved(resolved: Admitted['resolved']): Promise<void> {
+    for (const r of resolved) {
+      await new Promise<void>((done) => setImmediate(done));
+      if (!store.open) return;
+      const latest = store.latestForAlert(r.node, r.fingerprint, r.startsAt);
+      const alert = { ...r, triage: latest ? { id: latest.id, status: latest.status } : null };
+      await notifyStage((n) => n.alertResolved(alert), 'alertResolved', latest?.id ?? null);
+    }
+  }
+
   recover(config, store, dispatcher, log, now());
   notifier.start?.();
   const retention = startRetention({ store, retentionDays: config.storage.retentionDays, log, now, ...(deps.pruneEveryMs ? { everyMs: deps.pruneEveryMs } : {}) });
@@ -138,11 +152,7 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
       if (webhook.truncatedAlerts > 0) {
         log.warn({ truncatedAlerts: webhook.truncatedAlerts, groupKey: webhook.groupKey }, 'Alertmanager truncated this notification: raise max_alerts on the receiver');
       }
-      for (const r of admitted.resolved) {
-        const latest = store.latestForAlert(r.node, r.fingerprint, r.startsAt);
-        const alert = { ...r, triage: latest ? { id: latest.id, status: latest.status } : null };
-        void notifyStage((n) => n.alertResolved(alert), 'alertResolved', latest?.id ?? null);
-      }
+      if (admitted.resolved.length > 0) void notifyResolved(admitted.resolved);
       return admitted.answer;
     },
 
@@ -291,6 +301,7 @@ async function runEngine(deps: TriageStageDeps, job: Job, signal: AbortSignal, w
       ...job.options,
       signal,
       onProgress: (p) => deps.log.debug({ triageId: id, node: node.name, step: p.step, seconds: p.seconds }, 'triage step'),
+      log: deps.log,
     });
   } catch (err) {
     const e = asTriageError(err);

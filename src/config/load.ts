@@ -10,14 +10,18 @@ const VAR = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 /**
  * Replaces `${VAR}` / `${VAR:-default}` in string values (after YAML parsing, so a variable's value
  * can never change the document's structure). An unset variable without a default is an error that
- * names the key; a value that becomes empty is dropped so optional keys fall back to their default.
+ * names the key, and so is a set but empty one (an empty token would otherwise switch authentication off);
+ * only an explicit `${VAR:-}` may make a value empty, which drops it so optional keys fall back to their default.
  */
 export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[] = []): unknown {
   if (typeof value === 'string') {
     const out = value.replace(VAR, (_m, name: string, def: string | undefined) => {
       const v = env[name];
-      if (v !== undefined) return v;
+      if (v !== undefined && v !== '') return v;
+      // As in sh, `${VAR:-default}` also stands for a set but empty variable.
       if (def !== undefined) return def;
+      // A set but empty variable is a mistake, not a choice: dropping it would silently switch a token off.
+      if (v === '') throw new TriageError('config_invalid', `${formatPath(path)}: environment variable ${name} is set but empty (write \${${name}:-} if empty is meant)`);
       throw new TriageError('config_invalid', `${formatPath(path)}: environment variable ${name} is not set`);
     });
     return out === '' && value !== '' ? undefined : out;

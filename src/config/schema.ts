@@ -97,23 +97,40 @@ export const playbookSchema = z.strictObject({
   maxOutputBytes: z.number().int().min(64 * 1024).max(512 * 1024 * 1024).default(32 * 1024 * 1024),
 });
 
+/** A bearer token travels in an HTTP header: printable ASCII without whitespace, or it could never match. */
+const bearerToken = (key: string) =>
+  z
+    .string()
+    .min(16, `${key} must be at least 16 characters`)
+    .regex(/^[\x21-\x7e]+$/, `${key} must be printable ASCII without whitespace (it is sent in an Authorization header)`);
+
+/** What Slack issues as an app's signing secret (Basic Information, App Credentials): 32 hexadecimal characters. */
+const slackSigningSecret = z
+  .string()
+  .regex(/^[0-9a-f]{32}$/i, "a signing secret is 32 hexadecimal characters, as Slack shows it under the app's Basic Information");
+
 export const serverSchema = z.strictObject({
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(9095),
   publicUrl: z.url().optional(),
-  webhookToken: z.string().min(16, 'webhookToken must be at least 16 characters').optional(),
+  webhookToken: bearerToken('webhookToken').optional(),
   bodyLimitBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   /**
    * Optional. When set, reading triages and reports needs `Authorization: Bearer <reportToken>`, or a link the bot
    * signed with it (`?sig=`, what Slack and reportUrl carry). Unset: a triage's 128-bit id is its capability, and
    * only loopback clients may list triages. See SECURITY.md.
    */
-  reportToken: z.string().min(16, 'reportToken must be at least 16 characters').optional(),
-  /** Requests per client address and window on POST /alerts, and in all on /slack/*; past it: 429 with Retry-After. */
+  reportToken: bearerToken('reportToken').optional(),
+  /**
+   * Requests per client address and window. POST /alerts: `alerts` counts requests with the webhook token (all of
+   * them without one; past it 503 + Retry-After, which Alertmanager retries), `unauthorized` those failing the
+   * token check (past it 429), so junk from a shared address never limits Alertmanager. /slack/*: `slack` (429).
+   */
   rateLimit: z
     .strictObject({
       windowSeconds: z.number().int().min(1).max(3600).default(60),
       alerts: z.number().int().min(1).max(1_000_000).default(300),
+      unauthorized: z.number().int().min(1).max(1_000_000).default(60),
       slack: z.number().int().min(1).max(1_000_000).default(120),
     })
     .prefault({}),
@@ -147,7 +164,7 @@ export const slackRetrySchema = z.strictObject({
 
 export const slackSchema = z.strictObject({
   token: z.string().min(1),
-  signingSecret: z.string().min(1),
+  signingSecret: slackSigningSecret,
   channel: z.string().min(1),
   apiUrl: z.url().default('https://slack.com/api/'),
   allowedUsers: z.array(z.string()).default([]),

@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
 import type { AlertTrigger } from '../model/triage.js';
-import type { TriageStore } from '../store/triage-store.js';
+import { alertDedupKey, type TriageStore } from '../store/triage-store.js';
 
 /**
  * The two rules that keep Alertmanager from starting more triages than it should. Both read the
@@ -9,7 +9,7 @@ import type { TriageStore } from '../store/triage-store.js';
 
 /** Alertmanager resends a notification with the same fingerprint and startsAt. */
 export function dedupKey(trigger: AlertTrigger): string {
-  return `${trigger.fingerprint}|${trigger.startsAt}`;
+  return alertDedupKey(trigger.fingerprint, trigger.startsAt);
 }
 
 /** The triage this notification already started, if any. */

@@ -26,6 +26,9 @@ export interface Job {
 /** Runs a job to its stored verdict. Called after the store marked it running. */
 export type Execute = (job: Job, signal: AbortSignal) => Promise<void>;
 
+/** Ids and nodes named in a queue-full warning; the count covers the rest. */
+const DROPPED_LISTED = 20;
+
 export interface DispatcherDeps {
   triage: Config['triage'];
   store: TriageStore;
@@ -51,6 +54,8 @@ export class Dispatcher {
   private storeRetry: NodeJS.Timeout | undefined;
   private accepting = true;
   private idleWaiters: (() => void)[] = [];
+  /** Triages dropped (queue full) in this turn of the event loop, logged as one line at its end. */
+  private dropped: { ids: string[]; nodes: Set<string>; count: number } | null = null;
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
@@ -97,7 +102,7 @@ export class Dispatcher {
     if (this.queue.length >= triage.maxQueued) {
       const reason = `the queue is full (triage.maxQueued = ${triage.maxQueued}); recorded as failed triage ${id}`;
       store.insertFailed(row, failureVerdict(new TriageError('queue_full', `dropped: ${reason}`)));
-      log.warn({ triageId: id, node: node.name, trigger: trigger.kind }, 'triage dropped: queue full');
+      this.noteDropped(id, node.name);
       return { status: 'dropped', id, node: node.name, reason };
     }
     store.insertQueued(row);
@@ -137,6 +142,29 @@ export class Dispatcher {
     }
     this.notifyIdle();
     return cancelled.reverse();
+  }
+
+  /**
+   * A full queue during a storm drops hundreds of triages per webhook: one warning for all that one webhook
+   * (one turn of the event loop) dropped, with the count and the first ids and nodes; each is in the store and
+   * the 202 answer anyway.
+   */
+  private noteDropped(id: string, node: string): void {
+    if (this.dropped === null) {
+      const burst = { ids: [] as string[], nodes: new Set<string>(), count: 0 };
+      this.dropped = burst;
+      setImmediate(() => {
+        this.dropped = null;
+        this.deps.log.warn(
+          { dropped: burst.count, maxQueued: this.deps.triage.maxQueued, triageIds: burst.ids, nodes: [...burst.nodes] },
+          `${burst.count} ${burst.count === 1 ? 'triage' : 'triages'} dropped: the queue is full (triage.maxQueued = ${this.deps.triage.maxQueued}); each is recorded as failed (queue_full)`,
+        );
+      });
+    }
+    const burst = this.dropped;
+    burst.count++;
+    if (burst.ids.length < DROPPED_LISTED) burst.ids.push(id);
+    if (burst.nodes.size < DROPPED_LISTED) burst.nodes.add(node);
   }
 
   /** Starting runs waits for the current request to be answered. */

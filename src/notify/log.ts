@@ -6,7 +6,9 @@ export function createLogNotifier(log: Log): Notifier {
   return {
     // The service logs the lifecycle itself; this notifier only adds what Slack would post.
     async triageStarted() {},
-    async triageFinished({ view: t, reportUrl }) {
+    async triageFinished({ view: t, reportUrl: signedUrl }) {
+      // Not the signature: whoever reads the log could reuse it. With server.reportToken, open it with the token.
+      const reportUrl = signedUrl === null ? null : (signedUrl.split('?', 1)[0] ?? null);
       log.info(
         { triageId: t.id, node: t.node, verdict: t.verdict?.kind ?? null, reportUrl },
         `verdict for ${t.node}: ${t.verdict?.summary ?? t.status}${reportUrl ? ` (${reportUrl})` : ''}`,

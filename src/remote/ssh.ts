@@ -22,14 +22,14 @@ export class SshConnector implements Connector {
     if (!ssh || node.local) throw new TriageError('internal', `node ${node.name} has no ssh settings`);
     const { signal } = options;
     if (signal?.aborted) throw new TriageError('cancelled', 'aborted before connecting');
-    const key = await readKey(ssh.privateKeyPath);
+    const key = await readKey(ssh.privateKeyPath, `${node.name} (ssh.privateKeyPath)`);
 
     let jump: Client | undefined;
     try {
       let sock: Duplex | undefined;
       if (ssh.jumpHost) {
         const j = ssh.jumpHost;
-        const jumpKey = j.privateKeyPath === undefined ? key : await readKey(j.privateKeyPath);
+        const jumpKey = j.privateKeyPath === undefined ? key : await readKey(j.privateKeyPath, `${node.name}'s jump host (ssh.jumpHost.privateKeyPath)`);
         jump = await connect(
           {
             what: `jump host ${j.host}:${j.port}`,
@@ -70,11 +70,16 @@ export class SshConnector implements Connector {
   }
 }
 
-async function readKey(path: string): Promise<Buffer> {
+/**
+ * The message goes into the verdict, which is posted to Slack: it names the key by its config key and the
+ * error code, never by its path. The path stays in the cause (the fs error), which the pipeline logs.
+ */
+async function readKey(path: string, whose: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (err) {
-    throw new TriageError('config_invalid', `cannot read the SSH private key ${path}: ${(err as Error).message}`, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new TriageError('config_invalid', `cannot read the SSH private key of ${whose}: ${code} (the bot's log names the file)`, { cause: err });
   }
 }
 

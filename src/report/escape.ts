@@ -66,13 +66,30 @@ const HTML_ENTITY: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&
 
 /** HTML text and quoted attribute values (every attribute the bot writes is quoted). */
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => HTML_ENTITY[c]!);
+  return showBidi(s).replace(/[&<>"']/g, (c) => HTML_ENTITY[c]!);
 }
 
 /** Newlines, NUL and other control characters would break a table row or a log line. */
 export function replaceControl(s: string): string {
   // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => (c === '\n' || c === '\t' ? ' ' : '\uFFFD'));
+  return showBidi(s).replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => (c === '\n' || c === '\t' ? ' ' : '\uFFFD'));
+}
+
+// Bidirectional-text controls: embeddings and overrides (U+202A–202E), isolates (U+2066–2069) and the marks
+// (U+200E, U+200F, U+061C). In a node name, process name or path they reorder what follows, so
+// `prod-db-1<U+202E>0019:lanretni-ved` displays as another host. No legitimate name needs one.
+const BIDI_RUN = /[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]+/g;
+
+/**
+ * Shows a bidi control as `‹U+202E›`, and a run of them as `‹N bidi controls›`: inert, and the reader sees that
+ * the name carried them. A run is one marker so that a label of thousands of controls does not grow eightfold
+ * and push the rest of a Slack message past its length limit. Not `[U+202E]`: thousands of (escaped)
+ * brackets make the Markdown lexer quadratic.
+ */
+export function showBidi(s: string): string {
+  return s.replace(BIDI_RUN, (run) =>
+    run.length === 1 ? `\u2039U+${run.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}\u203a` : `\u2039${run.length} bidi controls\u203a`,
+  );
 }
 
 export function escapeFor(format: OutputFormat, s: string): string {

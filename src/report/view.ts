@@ -24,6 +24,9 @@ const KIND_TITLE: Record<VerdictKind, string> = {
   failed: 'triage failed',
 };
 
+/** The tracer by the name an operator installs or allows (next steps). */
+const TRACER_NAME: Record<Tier, string> = { perf: 'perf', bpftrace: 'bpftrace', tracepoint: 'perf', none: 'no tracer' };
+
 const TIER_TEXT: Record<Tier, string> = {
   perf: 'perf major-faults (exact major-fault addresses)',
   bpftrace: 'bpftrace on handle_mm_fault (major faults from the fault return value and flags)',
@@ -153,6 +156,7 @@ export function reportView(r: TriageResult, reportUrl: string | null, history: r
       ? {
           ...a.capture,
           tierText: TIER_TEXT[a.capture.tier],
+          tracerName: TRACER_NAME[a.capture.tier],
           allFaults: a.capture.majorSamples < a.capture.samples,
           forced,
           target: a.capture.target ?? null,

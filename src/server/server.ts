@@ -3,14 +3,15 @@ import type { Config } from '../config/schema.js';
 import { TriageError } from '../errors.js';
 import { createService, type Service, type ServiceDeps } from '../service.js';
 import app from './app.js';
+import { redactingLogger } from './log-redaction.js';
 import { isLoopbackHost } from './loopback.js';
 
 export { isLoopbackHost };
 
 /**
  * `serve`: creates the fastify instance, sets timeouts, listens, and closes gracefully
- * (stop taking webhooks, let running triages finish within triage.shutdownGraceSeconds, mark the rest
- * interrupted). Routes live in app.ts.
+ * (stop taking webhooks, answering them 503 while still listening, let running triages finish within
+ * triage.shutdownGraceSeconds, mark the rest interrupted, then stop listening). Routes live in app.ts.
  */
 
 /** Anyone who can reach a non-loopback address could start triages: that needs a token. */
@@ -63,7 +64,8 @@ export interface RunningServer {
 export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   checkExposure(config);
   const instance = Fastify({
-    logger: options.logger ?? { level: 'info' },
+    // Request lines carry URLs: query values (?sig=, tokens) and the Authorization header are redacted.
+    logger: redactingLogger(options.logger),
     bodyLimit: config.server.bodyLimitBytes,
     ...httpTimeouts(config.server),
     return503OnClosing: true,
@@ -99,7 +101,14 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     (closing ??= (async () => {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
-      await instance.close();
+      // Drain with the listener open: until running triages end (or their grace does), POST /alerts and
+      // /-/ready answer 503 + Retry-After, which Alertmanager retries. Closing the listener first would refuse
+      // connections instead, and cut the keep-alive connections Alertmanager is about to reuse.
+      try {
+        await service.close();
+      } finally {
+        await instance.close(); // its onClose hook finds the service closed already
+      }
     })());
   if (handleSignals ?? true) {
     process.on('SIGTERM', onSignal);

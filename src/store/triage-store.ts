@@ -112,8 +112,21 @@ ALTER TABLE triages ADD COLUMN context_json TEXT;
 CREATE INDEX triages_by_kind ON triages (verdict_kind, seq) WHERE verdict_kind IS NOT NULL;
 `;
 
+/**
+ * The triage an alert firing started, by node and dedup key (fingerprint + startsAt): each resolved alert looks
+ * it up, and without this index that read every row of the node (json_extract on each), synchronously.
+ */
+const MIGRATION_4 = `
+CREATE INDEX triages_by_node_alert ON triages (node, dedup_key, seq) WHERE dedup_key IS NOT NULL;
+`;
+
 /** Index i brings a store from schema version i to i + 1. Append only. */
-export const MIGRATIONS: readonly string[] = [MIGRATION_1, MIGRATION_2, MIGRATION_3];
+export const MIGRATIONS: readonly string[] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
+
+/** How an alert firing is keyed: Alertmanager resends a notification with the same fingerprint and startsAt. */
+export function alertDedupKey(fingerprint: string, startsAt: string): string {
+  return `${fingerprint}|${startsAt}`;
+}
 const SCHEMA_VERSION = MIGRATIONS.length;
 
 interface Row {
@@ -399,13 +412,10 @@ export class TriageStore {
 
   /** The newest triage this firing of an alert (fingerprint and startsAt, as Alertmanager resends them) started on the node. */
   latestForAlert(node: string, fingerprint: string, startsAt: string): TriageRecord | undefined {
+    // One search of triages_by_node_alert: the cost does not grow with the node's history.
     const row = this
-      .stmt(
-        `SELECT ${COLUMNS} FROM triages WHERE node = ? AND trigger_kind = 'alert'
-         AND json_extract(trigger_json, '$.fingerprint') = ? AND json_extract(trigger_json, '$.startsAt') = ?
-         ORDER BY seq DESC LIMIT 1`,
-      )
-      .get(node, fingerprint, startsAt) as Row | undefined;
+      .stmt(`SELECT ${COLUMNS} FROM triages WHERE node = ? AND dedup_key = ? ORDER BY seq DESC LIMIT 1`)
+      .get(node, alertDedupKey(fingerprint, startsAt)) as Row | undefined;
     return row && toRecord(row);
   }
 

@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { webhookSchema } from '../../src/intake/alertmanager.js';
 import { createService, type Service } from '../../src/service.js';
@@ -126,6 +128,37 @@ describe('limits', () => {
     const resend = receive(svc, [{ labels: { instance: 'node-3' } }]);
     expect(resend.triages[0]).toMatchObject({ node: 'node-3', status: 'queued' });
     expect(await svc.metrics.registry.getSingleMetricAsString('pagefault_triage_alerts_received_total')).toContain('outcome="dropped"} 3');
+  });
+
+  it('a queue-full storm logs one warning per webhook, with the count and the triage ids, not one per alert', async () => {
+    const lines: { level: number; msg: string; dropped?: number; triageIds?: string[]; nodes?: string[]; maxQueued?: number }[] = [];
+    const log = pino({ level: 'info' }, new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+        done();
+      },
+    }));
+    const dir = tempDir('pft-dispatch-');
+    const rec = recordingTriage({ manual: true });
+    const svc = await createService(testConfig(dir.path, { nodes: nodesNamed(200), triage: { maxConcurrent: 1, maxQueued: 2 } }), { triage: rec.triage, render: fakeRender, log });
+    cleanups.push(dir.remove, () => {
+      rec.release();
+      return svc.close(1);
+    });
+    const first = receive(svc, nodesNamed(200).map((n) => ({ labels: { instance: n.name } })));
+    expect(first.ignored).toHaveLength(198);
+    await new Promise((r) => setImmediate(r)); // the next webhook arrives in a later turn of the event loop
+    const second = receive(svc, [10, 11, 12].map((n) => ({ labels: { instance: `node-${n}`, burst: 'two' } })));
+    expect(second.ignored).toHaveLength(2); // node-1 runs now, so one of the three fits in the queue
+    await new Promise((r) => setTimeout(r, 50));
+    const warnings = lines.filter((l) => /dropped: (the )?queue (is )?full/.test(l.msg));
+    expect(warnings.map((w) => w.msg)).toEqual([
+      '198 triages dropped: the queue is full (triage.maxQueued = 2); each is recorded as failed (queue_full)',
+      '2 triages dropped: the queue is full (triage.maxQueued = 2); each is recorded as failed (queue_full)',
+    ]);
+    expect(warnings[0]).toMatchObject({ level: 40, dropped: 198, maxQueued: 2 });
+    expect(warnings[0]!.triageIds).toHaveLength(20); // the first ones; the rest are in the 202 answer and the store
+    expect(warnings[0]!.nodes).toEqual(nodesNamed(22).slice(2).map((n) => n.name));
   });
 });
 

@@ -53,7 +53,13 @@ const NASTY = [
   '- item', '1. item', '---', '===', '> quote', '| a | b |', '<script>alert(1)</script>', '<img src=x onerror=alert(1)>',
   '&lt;b&gt;', '&#60;', '\u202eevil', '\u2028line', '\u2029para', '\ufeff', '😀'.repeat(20), '١٢٣', 'ｒｅｂｏｏｔ', '     indented',
   '\tx', 'a  ', '\\*', '\\\\`', '[^1]', 'javascript:alert(1)', ':emoji:', '*', '_', '~', '|', '#',
+  // Bidirectional-text controls: each can make a name display as another (a host, a path) in Slack and the report.
+  'prod-db-1\u202e0019:lanretni-ved\u202c', '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069',
+  '\u200e', '\u200f', '\u061c', '/var/lib/\u2067gpj.exe\u2069',
 ];
+
+/** Bidi controls that must never reach any output (embeddings, overrides, isolates, marks). */
+const BIDI = /[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/;
 
 const hostile = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...NASTY) },
@@ -179,6 +185,7 @@ const HEADINGS_2 = new Set(['Who is faulting', 'Where the faults land', 'System 
 const OWN_REPORT_URL = /http:\/\/127\.0\.0\.1:\d+\/reports\/[\w-]{22}(\?sig=[\w-]+)?/g;
 
 function expectInertMarkdown(md: string): void {
+  expect(md).not.toMatch(BIDI);
   const tokens = new Lexer({ gfm: true }).lex(md);
   // Inside a code span nothing is read as markup; outside, mentions, autolinks and raw HTML start with these, and
   // each one must be backslash-escaped.
@@ -219,6 +226,7 @@ function expectInertMarkdown(md: string): void {
   // The bot's own links (the report itself, the node's earlier reports) are the only links.
   const html = markdownToHtml(md).replace(/<a href="http:\/\/127\.0\.0\.1:\d+\/reports\/[\w-]{22}(\?sig=[\w-]+)?"[^>]*>/g, '');
   expect(html).not.toMatch(/<(a|img|script|iframe|object|embed|style|del|hr)\b/i);
+  expect(html).not.toMatch(BIDI);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -352,6 +360,7 @@ function expectNoSlackTokens(texts: readonly SlackText[]): void {
     for (const re of OWN_TOKENS) rest = rest.replace(re, '');
     expect(rest, `${t.where}: ${JSON.stringify(t.text)}`).not.toMatch(/[<>]/);
     expect(rest, `${t.where}: ${JSON.stringify(t.text)}`).not.toMatch(/&(?!amp;|lt;|gt;)/);
+    expect(t.text, `${t.where}: ${JSON.stringify(t.text)}`).not.toMatch(BIDI);
   }
 }
 

@@ -33,7 +33,7 @@ async function app(over: Parameters<typeof testConfig>[1], triage: TriageFn = re
 const alertBody = (alerts: AlertSpec[]) => JSON.stringify(webhook(alerts));
 
 describe('request rate limits', () => {
-  it('answers a flood of webhooks past the limit with 429 and Retry-After, and keeps serving everything else', async () => {
+  it('answers a flood of webhooks with the token past the limit with 503 and Retry-After, and keeps serving everything else', async () => {
     const server = await serve({ server: { webhookToken: TOKEN, rateLimit: { windowSeconds: 60, alerts: 20, slack: 5 } } });
     const post = () =>
       fetch(`${server.url}/alerts`, {
@@ -44,15 +44,15 @@ describe('request rate limits', () => {
     const statuses: number[] = [];
     const healthMs: number[] = [];
     let retryAfter: string | null = null;
-    let body429: unknown;
+    let body503: unknown;
     // 400 webhooks, 20 at a time, with a health check after each wave.
     for (let wave = 0; wave < 20; wave++) {
       const answers = await Promise.all(Array.from({ length: 20 }, post));
       for (const a of answers) {
         statuses.push(a.status);
-        if (a.status === 429) {
+        if (a.status === 503) {
           retryAfter = a.headers.get('retry-after');
-          body429 = await a.json();
+          body503 = await a.json();
         } else await a.arrayBuffer();
       }
       const t0 = performance.now();
@@ -61,11 +61,11 @@ describe('request rate limits', () => {
       expect(health.status).toBe(200);
     }
     expect(statuses.filter((s) => s === 202)).toHaveLength(20);
-    expect(statuses.filter((s) => s === 429)).toHaveLength(380);
+    expect(statuses.filter((s) => s === 503)).toHaveLength(380);
     expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
     expect(Number(retryAfter)).toBeLessThanOrEqual(60);
-    expect(body429).toEqual({ error: 'too many requests', message: expect.stringMatching(/^more than 20 requests in 60 s from this address; try again in \d+ s$/) });
-    console.log(`[limits] 400 webhooks: 20 accepted, 380 refused with 429; /-/healthy answered in at most ${Math.max(...healthMs).toFixed(0)} ms`);
+    expect(body503).toEqual({ error: 'busy', message: expect.stringMatching(/^more than 20 requests in 60 s from this address; try again in \d+ s$/) });
+    console.log(`[limits] 400 webhooks: 20 accepted, 380 refused with 503; /-/healthy answered in at most ${Math.max(...healthMs).toFixed(0)} ms`);
     expect(Math.max(...healthMs)).toBeLessThan(1000);
 
     // The flood triaged the node once, and the rest of the API still answers.
@@ -78,19 +78,52 @@ describe('request rate limits', () => {
   });
 
   it('limits unauthenticated floods too, before the token is checked', async () => {
-    const a = await app({ server: { webhookToken: TOKEN, rateLimit: { windowSeconds: 60, alerts: 3, slack: 3 } } });
+    const a = await app({ server: { webhookToken: TOKEN, rateLimit: { windowSeconds: 60, alerts: 100, unauthorized: 3, slack: 3 } } });
     const codes: number[] = [];
     for (let i = 0; i < 6; i++) {
       codes.push((await a.inject({ method: 'POST', url: '/alerts', headers: { 'content-type': 'application/json', authorization: 'Bearer wrong' }, payload: '{}' })).statusCode);
     }
     expect(codes).toEqual([401, 401, 401, 429, 429, 429]);
+    expect(await (await a.inject({ url: '/metrics' })).body).toContain('pagefault_triage_http_rate_limited_total{route="alerts_unauthorized"} 3');
+  });
+
+  it('a flood without the token from a shared address never limits the webhook with it (202, not 429)', async () => {
+    const a = await app({ server: { webhookToken: TOKEN, rateLimit: { windowSeconds: 60, alerts: 5, unauthorized: 3, slack: 3 } } });
+    const shared = '10.0.0.9'; // same host, NAT or proxy: Alertmanager and the junk share an address
+    const post = (authorization?: string) =>
+      a.inject({
+        method: 'POST',
+        url: '/alerts',
+        remoteAddress: shared,
+        headers: { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) },
+        payload: alertBody([{ labels: { instance: 'local' } }]),
+      });
+    const junk: number[] = [];
+    for (let i = 0; i < 40; i++) junk.push((await post(i % 2 === 0 ? undefined : 'Bearer wrong-token-0123456789')).statusCode);
+    expect(junk.slice(0, 3)).toEqual([401, 401, 401]);
+    expect(new Set(junk.slice(3))).toEqual(new Set([429]));
+    // Alertmanager's real notification, from the same address, right after: accepted.
+    expect((await post(`Bearer ${TOKEN}`)).statusCode).toBe(202);
+  });
+
+  it('never answers the token holder 429 (final for Alertmanager): past its own limit it gets 503 + Retry-After, which Alertmanager retries', async () => {
+    const a = await app({ server: { webhookToken: TOKEN, rateLimit: { windowSeconds: 60, alerts: 2, unauthorized: 2, slack: 2 } } });
+    const codes: number[] = [];
+    let retryAfter: string | undefined;
+    for (let i = 0; i < 4; i++) {
+      const res = await a.inject({ method: 'POST', url: '/alerts', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, payload: alertBody([{ labels: { instance: 'local' } }]) });
+      codes.push(res.statusCode);
+      if (res.statusCode === 503) retryAfter = res.headers['retry-after'] as string;
+    }
+    expect(codes).toEqual([202, 202, 503, 503]);
+    expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
   });
 
   it('counts per client address: another sender is not limited by the first one', async () => {
     const a = await app({ server: { rateLimit: { windowSeconds: 60, alerts: 2, slack: 2 } } });
     const post = (remoteAddress: string) =>
       a.inject({ method: 'POST', url: '/alerts', remoteAddress, headers: { 'content-type': 'application/json' }, payload: alertBody([{ labels: { instance: 'local' } }]) });
-    expect([(await post('10.0.0.7')).statusCode, (await post('10.0.0.7')).statusCode, (await post('10.0.0.7')).statusCode]).toEqual([202, 202, 429]);
+    expect([(await post('10.0.0.7')).statusCode, (await post('10.0.0.7')).statusCode, (await post('10.0.0.7')).statusCode]).toEqual([202, 202, 503]);
     expect((await post('10.0.0.8')).statusCode).toBe(202);
   });
 

@@ -110,6 +110,37 @@ describe('restart with triages in flight', () => {
     expect(await second.exited).toBe(0);
   });
 
+  it('while draining after SIGTERM, webhooks get 503 + Retry-After (Alertmanager retries) instead of a refused connection', async () => {
+    const dir = tempDir('pft-restart-');
+    cleanups.push(dir.remove);
+    const bot = await start(configFor(dir.path, { maxConcurrent: 2, shutdownGraceSeconds: 3 }), { 'node-1': 120_000, '*': 100 });
+    const [id] = (await post(bot, alertsFor([1]))).triages.map((t) => t.id);
+    await waitFor('the triage to run', async () => (await get(bot, id!)).status === 'running');
+    const t0 = Date.now();
+    bot.child.kill('SIGTERM');
+    // Well inside the 3 s grace: the bot is draining, not gone.
+    await new Promise((r) => setTimeout(r, 500));
+    const during = await fetch(`${bot.url}/alerts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, connection: 'close' },
+      body: JSON.stringify(webhook(alertsFor([2]))),
+    });
+    expect(Date.now() - t0).toBeLessThan(2_900);
+    expect(during.status).toBe(503);
+    expect(Number(during.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(((await during.json()) as { message: string }).message).toMatch(/shutting down; Alertmanager will retry/);
+    const ready = await fetch(`${bot.url}/-/ready`, { headers: { connection: 'close' } });
+    expect(ready.status).toBe(503);
+    await ready.arrayBuffer();
+    expect(await bot.exited).toBe(0);
+    // Nothing was recorded for the refused webhook: its retry after the restart is a new alert, not a duplicate.
+    const second = await start(configFor(dir.path, {}), { '*': 100 });
+    const again = await post(second, alertsFor([2]));
+    expect(again.triages.map((t) => [t.node, t.status])).toEqual([['node-2', 'queued']]);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  });
+
   it('queued triages older than triage.requeueMaxAgeSeconds are marked interrupted instead of run late', async () => {
     const dir = tempDir('pft-restart-');
     cleanups.push(dir.remove);

@@ -9,7 +9,7 @@ export function signSlackRequest(signingSecret: string, timestampSeconds: number
   return `v0=${createHmac('sha256', signingSecret).update(`v0:${timestampSeconds}:`).update(rawBody).digest('hex')}`;
 }
 
-export const SIGNING_SECRET = 'standin-signing-secret-0123456789';
+export const SIGNING_SECRET = '5f2b0c9e7a41d38e6b0f9c2a1d4e7b30';
 export const CHANNEL = 'C0ALERTS';
 
 /** A test config with Slack pointed at the stand-in, and backoffs short enough for tests. */

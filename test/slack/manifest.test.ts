@@ -10,7 +10,7 @@ describe('config/slack-app-manifest.yaml', () => {
 
   it('points the slash command and the buttons at the bot routes', () => {
     const [command] = manifest.features.slash_commands;
-    expect(command.command).toBe(slackSchema.parse({ token: 't', signingSecret: 's', channel: 'C' }).command);
+    expect(command.command).toBe(slackSchema.parse({ token: 't', signingSecret: '5f2b0c9e7a41d38e6b0f9c2a1d4e7b30', channel: 'C' }).command);
     expect(new URL(command.url).pathname).toBe('/slack/commands');
     expect(manifest.settings.interactivity).toMatchObject({ is_enabled: true });
     expect(new URL(manifest.settings.interactivity.request_url).pathname).toBe('/slack/interactions');

@@ -75,7 +75,7 @@ describe('Slack messages (snapshots)', () => {
   it('slash command answers', () => {
     const done = viewOf(swapResult());
     expect({
-      help: helpAnswer(ctx),
+      help: helpAnswer(ctx, true),
       nodes: nodesAnswer(ctx, [
         { name: 'node-1', local: false, last: done },
         { name: 'local', local: true, last: null },

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TriageError } from '../../src/errors.js';
 import { failureVerdict } from '../../src/model/failure.js';
 import { newTriageId, triageIdPattern } from '../../src/model/ids.js';
-import { TriageStore, type NewTriage } from '../../src/store/triage-store.js';
+import { MIGRATIONS, TriageStore, type NewTriage } from '../../src/store/triage-store.js';
 import { tempDir, verdictOf } from '../support/service.js';
 
 const alertTrigger = (fingerprint = 'aaaa', startsAt = '2026-11-27T03:12:00Z') => ({
@@ -84,6 +84,54 @@ describe('TriageStore', () => {
     expect(store.list({ limit: 10 }).map((t) => t.id)).toEqual([...ids].reverse());
     expect(store.list({ node: 'node-1', limit: 2 }).map((t) => t.id)).toEqual([ids[3], ids[2]]);
     expect(store.list({ node: 'nope', limit: 2 })).toEqual([]);
+    store.close();
+  });
+
+  it("finds a resolved alert's triage through an index on node and alert, however long the node's history", () => {
+    const { store } = openStore();
+    store.transaction(() => {
+      for (let i = 0; i < 300; i++) store.insertFailed(row({ trigger: alertTrigger(`fp${i}`), dedupKey: `fp${i}|2026-11-27T03:12:00Z` }), failureVerdict(new TriageError('cancelled', 'x')));
+    });
+    const older = row({ trigger: alertTrigger('wanted'), dedupKey: 'wanted|2026-11-27T03:12:00Z' });
+    const newer = row({ trigger: alertTrigger('wanted'), dedupKey: 'wanted|2026-11-27T03:12:00Z' });
+    const otherFiring = row({ trigger: alertTrigger('wanted', '2026-11-28T00:00:00Z'), dedupKey: 'wanted|2026-11-28T00:00:00Z' });
+    const otherNode = row({ node: 'node-2', trigger: alertTrigger('wanted'), dedupKey: 'wanted|2026-11-27T03:12:00Z' });
+    for (const t of [older, newer, otherFiring, otherNode]) store.insertQueued(t);
+    store.insertQueued(row({ trigger: { kind: 'cli' }, dedupKey: null }));
+
+    // Record the SQL the lookup runs, then ask SQLite how it runs it.
+    const db = (store as unknown as { db: Database.Database }).db;
+    const prepare = db.prepare.bind(db);
+    const seen: string[] = [];
+    db.prepare = ((sql: string) => {
+      seen.push(sql);
+      return prepare(sql);
+    }) as typeof db.prepare;
+    expect(store.latestForAlert('node-1', 'wanted', '2026-11-27T03:12:00Z')?.id).toBe(newer.id);
+    expect(store.latestForAlert('node-2', 'wanted', '2026-11-27T03:12:00Z')?.id).toBe(otherNode.id);
+    expect(store.latestForAlert('node-1', 'wanted', '2026-11-28T00:00:00Z')?.id).toBe(otherFiring.id);
+    expect(store.latestForAlert('node-1', 'nope', '2026-11-27T03:12:00Z')).toBeUndefined();
+    db.prepare = prepare;
+    expect(seen).toHaveLength(1);
+    const plan = (prepare(`EXPLAIN QUERY PLAN ${seen[0]}`).all(...(seen[0]!.match(/\?/g) ?? []).map(() => 'x')) as { detail: string }[]).map((p) => p.detail);
+    // One index search on both the node and the alert: no step reads the node's other rows, no temp sort.
+    expect(plan, plan.join('; ')).toEqual([expect.stringMatching(/^SEARCH triages USING INDEX \w+ \((node=\? AND dedup_key=\?|dedup_key=\? AND node=\?)\)$/)]);
+    store.close();
+  });
+
+  it('brings a store written before the alert index up to date, and finds its old triages', () => {
+    const d = tempDir('pft-store-');
+    dirs.push(d.remove);
+    const db = new Database(`${d.path}/triages.sqlite`);
+    for (const sql of MIGRATIONS.slice(0, 2)) db.exec(sql);
+    db.pragma('user_version = 2');
+    const t = row({ trigger: alertTrigger('old'), dedupKey: 'old|2026-11-27T03:12:00Z' });
+    db.prepare(`INSERT INTO triages (id, node, trigger_kind, trigger_json, dedup_key, status, created_at, created_ms) VALUES (?, ?, 'alert', ?, ?, 'queued', ?, ?)`).run(
+      t.id, t.node, JSON.stringify(t.trigger), t.dedupKey, t.createdAt.toISOString(), t.createdAt.getTime(),
+    );
+    db.close();
+    const store = TriageStore.open(d.path);
+    expect(store.latestForAlert('node-1', 'old', '2026-11-27T03:12:00Z')?.id).toBe(t.id);
     store.close();
   });
 

@@ -4,6 +4,7 @@ import type { Log } from '../../log.js';
 import type { SlackRequestOutcome } from '../../metrics.js';
 import { OPEN_REPORT_ACTION, RUN_AGAIN_ACTION, runAgainValueSchema } from '../../model/slack.js';
 import type { TriageView } from '../../model/triage.js';
+import { isStoreError } from '../../store/store-errors.js';
 import { admissionAnswer, helpAnswer, lastAnswer, nodesAnswer, refusalAnswer, type AnswerContext } from '../../report/slack/answers.js';
 import type { IntakeService } from '../intake-service.js';
 import { parseCommand } from './command.js';
@@ -66,7 +67,8 @@ export function slackHandlers(service: IntakeService, slack: SlackConfig): Slack
       log.info({ route: 'commands', user, channel, command: cmd.kind }, 'Slack command');
       if (cmd.kind === 'help') {
         count('commands', 'accepted');
-        return ephemeral(helpAnswer(ctx));
+        // Help works for everyone, but the inventory is only for those who may use it.
+        return ephemeral(helpAnswer(ctx, allowed(user)));
       }
       if (!allowed(user)) {
         count('commands', 'refused');
@@ -90,8 +92,17 @@ export function slackHandlers(service: IntakeService, slack: SlackConfig): Slack
             count('commands', 'refused');
             return ephemeral(refusalAnswer(ctx, { kind: 'shutting_down' }));
           }
+          let admission;
+          try {
+            admission = service.requestTriage(cmd.node, { kind: 'slack', user, channel: channel || null }, cmd.options);
+          } catch (err) {
+            if (!isStoreError(err)) throw err;
+            // Slack shows a bare HTTP error as "failed with the error http_service_error": say what happened, privately.
+            count('commands', 'refused');
+            log.error({ err, node: cmd.node }, 'Slack command refused: the store cannot be written');
+            return ephemeral(refusalAnswer(ctx, { kind: 'store_unavailable' }));
+          }
           count('commands', 'accepted');
-          const admission = service.requestTriage(cmd.node, { kind: 'slack', user, channel: channel || null }, cmd.options);
           return ephemeral(admissionAnswer(ctx, admission, 'channel'));
         }
         default:

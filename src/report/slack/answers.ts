@@ -28,7 +28,8 @@ const listed = (nodes: readonly string[]) => ({
   example: nodes[0] ?? 'NODE',
 });
 
-export function helpAnswer(ctx: AnswerContext, set: TemplateSet = templates()): string {
+/** `allowed`: whether the asking user may use the bot; the inventory is shown only to those who may. */
+export function helpAnswer(ctx: AnswerContext, allowed: boolean, set: TemplateSet = templates()): string {
   return answer(set, 'help.mrkdwn.hbs', {
     command: ctx.command,
     sampleSeconds: ctx.sampleSeconds,
@@ -36,7 +37,8 @@ export function helpAnswer(ctx: AnswerContext, set: TemplateSet = templates()): 
     min: WINDOW_SECONDS.min,
     max: WINDOW_SECONDS.max,
     restricted: ctx.restricted,
-    ...listed(ctx.nodes),
+    allowed,
+    ...listed(allowed ? ctx.nodes : []),
   });
 }
 
@@ -96,6 +98,7 @@ export type Refusal =
   | { kind: 'bad_argument'; given: string; problem: string; node: string | null }
   | { kind: 'usage'; problem: string }
   | { kind: 'shutting_down' }
+  | { kind: 'store_unavailable' }
   | { kind: 'bad_button' };
 
 export function refusalAnswer(ctx: AnswerContext, refusal: Refusal, set: TemplateSet = templates()): string {

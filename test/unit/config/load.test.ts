@@ -40,8 +40,8 @@ describe('parseConfig', () => {
   });
 
   it('substitutes ${VAR} after parsing, so a value cannot change the structure', () => {
-    const c = parseConfig(`server:\n  webhookToken: \${TOKEN}\n${minimal}`, { TOKEN: 'x: y\n  port: 1 # 0123456789' });
-    expect(c.server.webhookToken).toBe('x: y\n  port: 1 # 0123456789');
+    const c = parseConfig(`server:\n  host: \${HOST}\n${minimal}`, { HOST: 'x: y\n  port: 1 # 0123456789' });
+    expect(c.server.host).toBe('x: y\n  port: 1 # 0123456789');
     expect(c.server.port).toBe(9095);
   });
 
@@ -49,6 +49,35 @@ describe('parseConfig', () => {
     expect(() => parseConfig(`server:\n  webhookToken: \${NOPE}\n${minimal}`, {})).toThrow(/server\.webhookToken: environment variable NOPE is not set/);
     const c = parseConfig(`server:\n  webhookToken: \${NOPE:-}\n${minimal}`, {});
     expect(c.server.webhookToken).toBeUndefined();
+  });
+
+  it('refuses a ${VAR} that is set but empty, naming the key, unless the reference gives a default', () => {
+    // An empty PFT_WEBHOOK_TOKEN must not start the bot without a token.
+    expect(() => parseConfig(`server:\n  webhookToken: \${PFT_WEBHOOK_TOKEN}\n${minimal}`, { PFT_WEBHOOK_TOKEN: '' })).toThrow(
+      /server\.webhookToken: environment variable PFT_WEBHOOK_TOKEN is set but empty/,
+    );
+    expect(() => parseConfig(`server:\n  reportToken: \${PFT_REPORT_TOKEN}\n${minimal}`, { PFT_REPORT_TOKEN: '' })).toThrow(
+      /server\.reportToken: environment variable PFT_REPORT_TOKEN is set but empty/,
+    );
+    // Written with an explicit default, empty means "not set" on purpose.
+    expect(parseConfig(`server:\n  webhookToken: \${PFT_WEBHOOK_TOKEN:-}\n${minimal}`, { PFT_WEBHOOK_TOKEN: '' }).server.webhookToken).toBeUndefined();
+    // As in sh, ${VAR:-default} also applies to a set but empty variable.
+    expect(parseConfig(`server:\n  host: \${PFT_HOST:-127.0.0.2}\n${minimal}`, { PFT_HOST: '' }).server.host).toBe('127.0.0.2');
+  });
+
+  it('refuses tokens that could never be sent in a header, and a signing secret that is not one Slack issues', () => {
+    const withToken = (key: string, value: string) => parseConfig(`server:\n  ${key}: \${T}\n${minimal}`, { T: value });
+    for (const key of ['webhookToken', 'reportToken']) {
+      for (const bad of ['abcdefgh ijklmnopqrstu', ' abcdefghijklmnopqrstu', 'abcdefghijklmnopqrstu\n', 'abcdefgh\tijklmnopqrstu', 'abcdéfghijklmnopqrstu']) {
+        expect(() => withToken(key, bad), JSON.stringify(bad)).toThrow(new RegExp(`server\\.${key}: .*printable ASCII`));
+      }
+      expect(withToken(key, 'Zm9vYmFyYmF6cXV4cXV1eA+/=_-~.').server[key as 'webhookToken']).toBe('Zm9vYmFyYmF6cXV4cXV1eA+/=_-~.');
+    }
+    const slack = (secret: string) => `slack:\n  token: xoxb-1\n  signingSecret: "${secret}"\n  channel: C1\n${minimal}`;
+    for (const bad of ['s', '8f742231b10e8888abcd99yyyzzz85a5', '8f742231b10e8888abcd99edcbaf85a', '8f742231b10e8888abcd99edcbaf85a5 ']) {
+      expect(() => parseConfig(slack(bad), {}), bad).toThrow(/slack\.signingSecret: .*32 hexadecimal/);
+    }
+    expect(parseConfig(slack('8f742231b10e8888abcd99edcbaf85a5'), {}).slack!.signingSecret).toBe('8f742231b10e8888abcd99edcbaf85a5');
   });
 
   it('reports YAML syntax errors with the source', () => {
@@ -60,7 +89,7 @@ describe('parseConfig', () => {
     expect(d.nodes.some((n) => n.name === 'local' && n.local)).toBe(true);
     expect(d.slack).toBeUndefined();
     const example = readFileSync(join(packageRoot, 'config', 'example.yaml'), 'utf8');
-    const e = parseConfig(example, { PFT_WEBHOOK_TOKEN: 'a'.repeat(32), SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 's' });
+    const e = parseConfig(example, { PFT_WEBHOOK_TOKEN: 'a'.repeat(32), SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: '8f742231b10e8888abcd99edcbaf85a5' });
     expect(e.nodes).toHaveLength(2);
     expect(e.nodes[1]!.ssh!.jumpHost!.host).toBe('bastion.example.com');
   });

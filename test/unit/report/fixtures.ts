@@ -136,6 +136,14 @@ export const fixtures: Record<string, () => TriageResult> = {
       ],
     }),
 
+  /** perf ran, but most captured faults land in a special mapping ([vdso]): neither swap, file nor program text. */
+  'inconclusive-perf': () =>
+    resultOf({
+      faults: { 10: { vdso: 900, heap: 60 } },
+      comm: { 10: 'batch' },
+      nodePerSec: 1100,
+    }),
+
   /** The triage could not run. */
   failed: () => {
     const r = resultOf({});

@@ -91,6 +91,16 @@ describe('what the report shows', () => {
     expect(render(fixtures['mmap-read']!())).toContain('- Check the reader\'s access pattern');
     expect(render(fixtures['code-reread']!())).toContain('- This is a sign of memory pressure');
     expect(render(fixtures.mixed!())).toContain('- No single cause reaches 60% of the faults');
+    expect(render(fixtures.inconclusive!())).toContain('- Install perf on the node');
+  });
+
+  it('an inconclusive verdict after perf ran does not ask to install perf, and says what to do instead', () => {
+    const r = fixtures['inconclusive-perf']!();
+    expect(r.analysis!.capture.tier).toBe('perf');
+    const md = render(r);
+    const next = md.slice(md.indexOf('## Next steps'), md.indexOf('## Method'));
+    expect(next).not.toMatch(/install perf|no tracer could record/i);
+    expect(next).toContain('perf recorded the fault addresses');
   });
 
   it('where the swap of the top processes is (smaps), shared memory included', () => {
