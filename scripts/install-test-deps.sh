@@ -1,9 +1,9 @@
 #!/bin/sh
-# Installs the Debian packages the test suite runs for real: sshd, perf, Alertmanager, Chromium, and
+# Installs the Debian packages the test suite runs for real: sshd, perf, Alertmanager, PostgreSQL, Chromium, and
 # the tools the benchmarks compare against. Idempotent: does nothing when all are present.
 set -eu
 
-PACKAGES="dash busybox openssh-server openssh-client linux-perf prometheus-alertmanager chromium sudo procps util-linux coreutils passwd sysstat iotop gcc libc6-dev iproute2"
+PACKAGES="dash busybox openssh-server openssh-client linux-perf prometheus-alertmanager postgresql chromium sudo procps util-linux coreutils passwd sysstat iotop gcc libc6-dev iproute2"
 
 missing=""
 for p in $PACKAGES; do
@@ -20,5 +20,10 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
-# The Debian package starts alertmanager and sshd as services; the tests start their own instances.
-systemctl disable --now prometheus-alertmanager ssh >/dev/null 2>&1 || true
+# The Debian packages start alertmanager, sshd and a PostgreSQL cluster as services; the tests start their own
+# instances (test/support/postgres.ts runs a private cluster in a temp dir).
+systemctl disable --now prometheus-alertmanager ssh postgresql >/dev/null 2>&1 || true
+# Without systemd (containers) postinst starts the cluster through its init script.
+if command -v pg_ctlcluster >/dev/null 2>&1; then
+  for v in $(ls /etc/postgresql 2>/dev/null); do pg_ctlcluster "$v" main stop >/dev/null 2>&1 || true; done
+fi
