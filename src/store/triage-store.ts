@@ -16,6 +16,7 @@ import {
   type Trigger,
 } from '../model/triage.js';
 import { analysisSchema, verdictSchema, type Analysis, type Verdict } from '../model/verdict.js';
+import { SlackDeliveries } from './slack-deliveries.js';
 import { SlackOutbox } from './slack-outbox.js';
 
 /**
@@ -102,8 +103,23 @@ CREATE INDEX slack_outbox_pending ON slack_outbox (next_ms) WHERE state = 'pendi
 CREATE INDEX slack_outbox_by_triage ON slack_outbox (triage_id, seq);
 `;
 
+/**
+ * Slack, exactly once: `unsure_ms` marks an outbox post whose outcome the bot never saw (a timeout, a crash
+ * mid-call), so the next attempt first looks for the message in the channel; `slack_deliveries` holds every
+ * Socket Mode envelope already handled, with its answer, so a redelivered one starts nothing twice.
+ */
+const MIGRATION_3 = `
+ALTER TABLE slack_outbox ADD COLUMN unsure_ms INTEGER;
+CREATE TABLE slack_deliveries (
+  key         TEXT PRIMARY KEY,
+  answer_json TEXT,
+  created_ms  INTEGER NOT NULL
+);
+CREATE INDEX slack_deliveries_by_created ON slack_deliveries (created_ms);
+`;
+
 /** Index i brings a store from schema version i to i + 1. Append only. */
-export const MIGRATIONS: readonly string[] = [MIGRATION_1, MIGRATION_2];
+export const MIGRATIONS: readonly string[] = [MIGRATION_1, MIGRATION_2, MIGRATION_3];
 const SCHEMA_VERSION = MIGRATIONS.length;
 
 interface Row {
@@ -151,6 +167,8 @@ export class TriageStore {
   readonly file: string;
   /** Slack calls waiting to be made (src/notify/slack/worker.ts delivers them). */
   readonly outbox: SlackOutbox;
+  /** Slack envelopes already handled (Socket Mode redelivers unacknowledged ones). */
+  readonly deliveries: SlackDeliveries;
   private readonly db: Database.Database;
 
   /** Prepared once, reused: preparing on every webhook was the store's largest cost (see bench). */
@@ -169,6 +187,7 @@ export class TriageStore {
     this.file = file;
     this.db = db;
     this.outbox = new SlackOutbox(db);
+    this.deliveries = new SlackDeliveries(db);
   }
 
   /** Opens (creating if needed) `<dir>/triages.sqlite`. Throws TriageError('store_unavailable'). */
@@ -359,6 +378,7 @@ export class TriageStore {
   /** Deletes finished triages created before `before` (their outbox rows with them). Returns how many. */
   prune(before: Date): number {
     this.outbox.prune(before.getTime());
+    this.deliveries.prune(before.getTime());
     return this.stmt(`DELETE FROM triages WHERE created_ms < ? AND status IN ('done', 'failed')`).run(before.getTime()).changes;
   }
 
