@@ -17,6 +17,10 @@ export const slackRoutes: FastifyPluginAsync<{ service: IntakeService }> = async
   const { config, metrics } = service;
   const slack = config.slack;
 
+  // The signature covers the exact bytes: keep them, whatever the content type says.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: SLACK_BODY_LIMIT }, (_req, body, done) => done(null, body));
+
   // With Socket Mode and no signing secret, Slack never comes in over HTTP: the routes are off.
   const signingSecret = slack?.signingSecret;
   if (!slack || signingSecret === undefined) {
@@ -29,10 +33,6 @@ export const slackRoutes: FastifyPluginAsync<{ service: IntakeService }> = async
     return;
   }
   const handlers = slackHandlers(service, slack);
-
-  // The signature covers the exact bytes: keep them, whatever the content type says.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: SLACK_BODY_LIMIT }, (_req, body, done) => done(null, body));
 
   const unauthorized = (route: SlackRoute, req: FastifyRequest, reply: FastifyReply, reason: string, message: string) => {
     metrics.slackRequests.inc({ route, outcome: 'unauthorized' });
