@@ -188,3 +188,23 @@ export function classify(err: unknown): Attempt {
       return { ok: false, outcome: 'platform_error', retry: false, reason: `client_error: ${e?.message ?? String(err)}` };
   }
 }
+
+/** What `auth.test` says of a token: whose it is, or why it does not work. */
+export type TokenCheck = { ok: true; team: string | null; user: string | null; botId: string | null; appId: string | null } | { ok: false; reason: string };
+
+/** Asks Slack (`auth.test`) who a token belongs to; used by `doctor`. */
+export async function authTest(token: string, slack: Pick<SlackConfig, 'apiUrl' | 'requestTimeoutSeconds'>): Promise<TokenCheck> {
+  const client = new WebClient(token, {
+    slackApiUrl: slack.apiUrl.endsWith('/') ? slack.apiUrl : `${slack.apiUrl}/`,
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    timeout: slack.requestTimeoutSeconds * 1000,
+  });
+  try {
+    const r = (await client.auth.test()) as { team?: string; user?: string; bot_id?: string; app_id?: string };
+    return { ok: true, team: r.team ?? null, user: r.user ?? null, botId: r.bot_id ?? null, appId: r.app_id ?? null };
+  } catch (err) {
+    const a = classify(err);
+    return { ok: false, reason: a.ok ? 'unknown' : a.reason };
+  }
+}
