@@ -159,6 +159,19 @@ describe('Socket Mode: the connection survives', () => {
     expect(await metric(app, 'pagefault_triage_slack_socket_connects_total')).toBe(2);
   });
 
+  it('reconnects after disconnect warning at once, and after too_many_websockets only after a backoff', async () => {
+    const { socket } = await setup();
+    let since = Date.now();
+    socket.disconnect('warning');
+    await socket.waitForConnections(1, { since });
+    since = Date.now();
+    socket.disconnect('too_many_websockets');
+    await socket.waitForConnections(1, { since });
+    const [, second, third] = socket.connections;
+    // The backoff's first step is 1 s, measured from the close of the connection Slack ended.
+    expect(third!.openedAt - second!.closedAt!).toBeGreaterThanOrEqual(900);
+  });
+
   it('reconnects after the socket is dropped without a word', async () => {
     const { socket, app } = await setup();
     const since = Date.now();

@@ -17,7 +17,8 @@ import { slackHandlers, type SlackHandlers, type SlackReply, type SlackRoute } f
  *   first answer.
  * - The connection is kept up here rather than by the client's own reconnect (which gives up for good on
  *   an HTTP error from apps.connections.open): after a `disconnect` message, a dropped socket or failed
- *   pings it reconnects at once, then backs off from 1 s, doubling up to slack.socketReconnectMaxSeconds.
+ *   pings it reconnects at once, then backs off from 1 s, doubling up to slack.socketReconnectMaxSeconds
+ *   (after `too_many_websockets` it backs off at once).
  */
 
 export interface SlackSocket {
@@ -130,11 +131,14 @@ export function startSlackSocket(service: IntakeService, slack: SlackConfig & { 
     metrics.slackSocketConnects.inc();
     log.info({ transport: 'socket' }, 'Slack Socket Mode connected');
   });
+  /** Why the last connection ended, when Slack said (a `disconnect` message). */
+  let endedBecause: string | null = null;
   client.on('disconnected', () => {
     if (connected) {
       log.warn({ transport: 'socket', reason: lastDisconnectReason ?? 'connection lost' }, 'Slack Socket Mode disconnected; reconnecting');
     }
     connected = false;
+    endedBecause = lastDisconnectReason;
     lastDisconnectReason = null;
     metrics.slackSocketConnected.set(0);
     wake?.();
@@ -172,6 +176,8 @@ export function startSlackSocket(service: IntakeService, slack: SlackConfig & { 
           break;
         }
         await down;
+        // Too many connections: coming straight back would only bounce again; back off as after a failure.
+        if (endedBecause === 'too_many_websockets') up = false;
       } catch (err) {
         const e = err as { data?: { error?: string }; message?: string } | undefined;
         const reason = e?.data?.error ?? e?.message ?? 'the connection closed before Slack said hello';
