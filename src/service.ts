@@ -170,6 +170,7 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
           store.deliveries.setAnswer(key, answer);
           return { first: true, answer };
         }),
+        dispatcher.checkpoint(),
       );
     },
 
