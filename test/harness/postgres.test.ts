@@ -1,5 +1,7 @@
 // The PostgreSQL harness against a real cluster and the real `pg` client the store will use.
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRunning, startPostgres, type Postgres } from '../support/postgres.js';
@@ -149,5 +151,21 @@ describe('startPostgres', () => {
     expect(existsSync(other.dir)).toBe(false);
     await other.close(); // twice is fine
     await client.end().catch(() => undefined);
+  });
+
+  it('a process that forgets close() leaves nothing running behind when it exits', () => {
+    const harness = fileURLToPath(new URL('../support/postgres.ts', import.meta.url));
+    const script = `import { startPostgres } from ${JSON.stringify(harness)};
+const db = await startPostgres();
+console.log(JSON.stringify({ dir: db.dir, pid: db.pid() }));
+process.exit(0);`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    const { dir, pid } = JSON.parse(out.trim().split('\n').pop()!) as { dir: string; pid: number };
+    expect(pid).toBeGreaterThan(0);
+    expect(existsSync(dir)).toBe(false);
+    // pg_ctl stop -m immediate -w returned before exit; the postmaster itself goes a moment later.
+    const deadline = Date.now() + 5000;
+    while (isRunning(pid) && Date.now() < deadline) execFileSync('sleep', ['0.05']);
+    expect(isRunning(pid)).toBe(false);
   });
 });

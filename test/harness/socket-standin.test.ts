@@ -26,11 +26,16 @@ interface Harness {
 
 let current: Harness | null = null;
 
-async function connect(opts: { retryUnacked?: boolean } = {}): Promise<Harness> {
+async function connect(opts: { retryUnacked?: boolean; serverPingMs?: number; serverPingTimeout?: number } = {}): Promise<Harness> {
   const slack = await SlackStandin.start();
-  const socket = SocketStandin.attach(slack, { retryUnacked: opts.retryUnacked ?? false });
+  const socket = SocketStandin.attach(slack, { retryUnacked: opts.retryUnacked ?? false, serverPingMs: opts.serverPingMs ?? 0 });
   const logger = recordingLogger();
-  const client = new SocketModeClient({ appToken: slack.appToken, logger, clientOptions: { slackApiUrl: slack.apiUrl } });
+  const client = new SocketModeClient({
+    appToken: slack.appToken,
+    logger,
+    clientOptions: { slackApiUrl: slack.apiUrl },
+    ...(opts.serverPingTimeout ? { serverPingTimeout: opts.serverPingTimeout } : {}),
+  });
   const events: { name: string; at: number }[] = [];
   for (const name of ['connecting', 'authenticated', 'connected', 'reconnecting', 'disconnecting', 'disconnected']) {
     client.on(name, () => events.push({ name, at: Date.now() }));
@@ -127,7 +132,7 @@ describe('Socket Mode stand-in with @slack/socket-mode', () => {
     });
     const envelope = h.socket.blockAction({ actionId: 'run_again', value: '{"node":"local"}', messageTs: '1764500000.000001' });
     const { body, accepts_response_payload } = await got;
-    expect(accepts_response_payload).toBe(true);
+    expect(accepts_response_payload).toBe(false);
     expect(body).toMatchObject({ type: 'block_actions', user: { id: 'U0BOSS' }, channel: { id: CHANNEL }, message: { ts: '1764500000.000001' }, actions: [{ action_id: 'run_again', value: '{"node":"local"}' }] });
     expect((await h.socket.waitForAck(envelope.envelope_id)).payload).toEqual({});
   });
@@ -168,6 +173,40 @@ describe('Socket Mode stand-in with @slack/socket-mode', () => {
     h.socket.answerPings(true);
     const ms = await reconnected(h, t0);
     console.log(`socket-mode: reconnected ${ms} ms after pongs stopped`);
+  });
+
+  it("drops a connection whose server stops pinging, after the client's serverPingTimeout", async () => {
+    const h = await connect({ serverPingMs: 300, serverPingTimeout: 1500 });
+    await h.slack.waitFor('a few server pings', () => h.socket.connections[0]!.serverPings >= 3);
+    const t0 = Date.now();
+    h.socket.answerPings(false);
+    await h.slack.waitFor('the client to give up on the silent server', () => h.socket.connections[0]!.closedAt ?? undefined, 10_000);
+    const closedAfter = h.socket.connections[0]!.closedAt! - t0;
+    console.log(`socket-mode: closed the connection ${closedAfter} ms after server pings stopped (serverPingTimeout 1500 ms)`);
+    expect(h.logger.lines.some((l) => l.includes("A ping wasn't received from the server before the timeout of 1500ms"))).toBe(true);
+    h.socket.answerPings(true);
+    await reconnected(h, t0);
+  });
+
+  it('gives each envelope to one of several connections, in turn', async () => {
+    const h = await connect();
+    const second = new SocketModeClient({ appToken: h.slack.appToken, logger: recordingLogger(), clientOptions: { slackApiUrl: h.slack.apiUrl } });
+    try {
+      await second.start();
+      expect(h.socket.openConnections).toBe(2);
+      const got: string[] = [];
+      for (const [name, c] of [['first', h.client], ['second', second]] as const) {
+        c.on('slash_commands', async ({ ack, body }: { ack: () => Promise<void>; body: { text: string } }) => {
+          got.push(`${name}:${body.text}`);
+          await ack();
+        });
+      }
+      const sent = [1, 2, 3, 4].map((i) => h.socket.slashCommand({ text: `c${i}` }));
+      await Promise.all(sent.map((e) => h.socket.waitForAck(e.envelope_id)));
+      expect(got.sort()).toEqual(['first:c1', 'first:c3', 'second:c2', 'second:c4']);
+    } finally {
+      await second.disconnect();
+    }
   });
 
   it('rides out a 20 s outage and reconnects after it', async () => {

@@ -51,6 +51,8 @@ export interface SocketConnection {
   closedAt: number | null;
   /** Pings the app sent on this connection. */
   pings: number;
+  /** Pings the stand-in sent (with `serverPingMs`). */
+  serverPings: number;
 }
 
 interface Live {
@@ -100,7 +102,11 @@ export class SocketStandin {
     slack.beforeClose(() => s.close());
     if (s.opts.serverPingMs > 0) {
       s.pinger = setInterval(() => {
-        if (s.pongs) for (const c of s.live.values()) c.ws.ping();
+        if (!s.pongs) return;
+        for (const c of s.live.values()) {
+          c.ws.ping();
+          c.info.serverPings++;
+        }
       }, s.opts.serverPingMs);
     }
     return s;
@@ -131,7 +137,8 @@ export class SocketStandin {
       envelope_id: opts.envelopeId ?? randomUUID(),
       type,
       payload,
-      accepts_response_payload: opts.acceptsResponsePayload ?? type !== 'events_api',
+      // Slack lets a slash command's ack carry the answer; a button's ack carries nothing.
+      accepts_response_payload: opts.acceptsResponsePayload ?? type === 'slash_commands',
       retry_attempt: 0,
       retry_reason: '',
     };
@@ -202,7 +209,7 @@ export class SocketStandin {
     for (const c of this.targets(to)) c.ws.terminate();
   }
 
-  /** Stops (or resumes) answering the app's pings, and stops pinging it. */
+  /** Stops (or resumes) answering the app's pings, and pinging it (with `serverPingMs`). */
   answerPings(on: boolean): void {
     this.pongs = on;
   }
@@ -257,7 +264,7 @@ export class SocketStandin {
   }
 
   private opened(ws: WebSocket): void {
-    const info: SocketConnection = { id: ++this.nextId, openedAt: Date.now(), closedAt: null, pings: 0 };
+    const info: SocketConnection = { id: ++this.nextId, openedAt: Date.now(), closedAt: null, pings: 0, serverPings: 0 };
     this.connections.push(info);
     this.live.set(info.id, { info, ws });
     ws.on('ping', (data) => {
