@@ -116,6 +116,20 @@ describe('Socket Mode: the slash command', () => {
     expect(engine.stats.calls).toHaveLength(1);
   });
 
+  it('an envelope whose ack takes no payload: the answer goes through its response_url', async () => {
+    const { standin, socket } = await setup();
+    const responseUrl = standin.responseUrl('no-ack-payload');
+    const env = socket.send(
+      'slash_commands',
+      { command: '/pagefault', text: 'help', user_id: BOSS, channel_id: CHANNEL, response_url: responseUrl, trigger_id: '1764500000.trigger.nopayload' },
+      { acceptsResponsePayload: false },
+    );
+    const ack = await socket.waitForAck(env.envelope_id);
+    expect(ack.payload ?? {}).toEqual({});
+    const answer = await standin.waitFor('the answer at the response_url', () => standin.responses.find((r) => r.url.endsWith('/no-ack-payload')));
+    expect(answer.body).toMatchObject({ response_type: 'ephemeral', text: expect.stringContaining('/pagefault') });
+  });
+
   it('the HTTP Slack routes are off without slack.signingSecret', async () => {
     const { app } = await setup();
     const res = await postSigned(app, '/slack/commands', commandForm('help'));

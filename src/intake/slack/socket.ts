@@ -35,6 +35,7 @@ type SlackRequestEvent = {
   ack: (response?: Record<string, unknown>) => Promise<void>;
   envelope_id: string;
   body: unknown;
+  accepts_response_payload?: boolean;
 };
 
 /** The client's own log lines go to debug: connection changes are logged here, once each. */
@@ -92,10 +93,12 @@ export function startSlackSocket(service: IntakeService, slack: SlackConfig & { 
     const key = deliveryKey(event.body, event.envelope_id);
     const ctx = { transport: 'socket', route, envelopeId: event.envelope_id };
     let reply: SlackReply;
+    let first: boolean;
     try {
-      const { first, answer } = service.handleOnce(key, () =>
+      let answer: string | null;
+      ({ first, answer } = service.handleOnce(key, () =>
         JSON.stringify(route === 'commands' ? handlers.command(commandFields(event.body), log) : handlers.interaction(event.body, log)),
-      );
+      ));
       if (!first) log.info({ ...ctx, key }, 'Slack delivered this request again; answered as the first time, nothing started twice');
       reply = answer === null ? { kind: 'empty' } : (JSON.parse(answer) as SlackReply);
     } catch (err) {
@@ -104,8 +107,16 @@ export function startSlackSocket(service: IntakeService, slack: SlackConfig & { 
       return;
     }
     if (reply.kind === 'invalid') log.warn({ ...ctx, reason: reply.message }, 'Slack request over Socket Mode is not valid');
+    // An envelope that takes no payload in its ack gets the answer through its response_url instead.
+    let payload = ackPayload(reply);
+    if (payload && event.accepts_response_payload === false) {
+      const url = (event.body as { response_url?: unknown } | null)?.response_url;
+      // A repeat's answer went out the first time.
+      if (first && reply.kind === 'ephemeral' && typeof url === 'string') service.respond(url, reply.text);
+      payload = undefined;
+    }
     try {
-      await event.ack(ackPayload(reply));
+      await event.ack(payload);
     } catch (err) {
       log.warn({ ...ctx, err: String(err) }, 'Slack: the acknowledgement could not be sent; a redelivery gets the same answer');
     }
