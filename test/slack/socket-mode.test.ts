@@ -238,6 +238,23 @@ describe('never two start messages', () => {
     expect(await metric(app, 'pagefault_triage_slack_messages_adopted_total')).toBe(1);
   });
 
+  it('in a thread ("Run again"): the late post is found among the thread replies and adopted', async () => {
+    const { standin, socket, service } = await setup({ slack: { requestTimeoutSeconds: 0.5 }, triageMs: 300 });
+    socket.slashCommand({ text: 'node-1', user_id: BOSS, channel_id: CHANNEL });
+    await verdictPosted(standin);
+    const parent = standin.messagesIn(CHANNEL)[0]!;
+    standin.failNext(1, { delayMs: 2000 }, 'chat.postMessage');
+    socket.blockAction({ actionId: RUN_AGAIN_ACTION, value: JSON.stringify({ node: 'node-1' }), messageTs: parent.ts, channel_id: CHANNEL, user_id: BOSS });
+    await standin.waitFor('the second verdict', () => standin.okCalls('chat.update')[1]);
+    const inThread = standin.messagesIn(CHANNEL).filter((m) => m.threadTs === parent.ts);
+    expect(inThread).toHaveLength(1);
+    expect(inThread[0]!.updates).toBe(1);
+    expect(standin.callsOf('chat.postMessage')).toHaveLength(2);
+    expect(standin.okCalls('conversations.replies')[0]!.args).toMatchObject({ channel: CHANNEL, ts: parent.ts, include_all_metadata: 'true' });
+    const rerun = (await triagesOf(service)).find((t) => t.trigger.kind === 'button')!;
+    expect(inThread[0]!.metadata).toEqual({ event_type: 'pagefault_triage', event_payload: { triage_id: rerun.id, purpose: 'start' } });
+  });
+
   it('a post that timed out without landing is posted after the lookup finds nothing', async () => {
     const { standin, socket } = await setup({ slack: { requestTimeoutSeconds: 0.5 } });
     standin.failNext(1, { hang: true }, 'chat.postMessage');
