@@ -18,7 +18,7 @@ import { slackHandlers, type SlackHandlers, type SlackReply, type SlackRoute } f
  * - The connection is kept up here rather than by the client's own reconnect (which gives up for good on
  *   an HTTP error from apps.connections.open): after a `disconnect` message, a dropped socket or failed
  *   pings it reconnects at once, then backs off from 1 s, doubling up to slack.socketReconnectMaxSeconds
- *   (after `too_many_websockets` it backs off at once).
+ *   (after `too_many_websockets`, or a drop within a second of hello, it backs off at once).
  */
 
 export interface SlackSocket {
@@ -30,6 +30,8 @@ export interface SlackSocket {
 
 /** A start that neither connects nor fails within this long is abandoned and tried again. */
 const START_TIMEOUT_MS = 30_000;
+/** A connection dropped sooner than this after hello, without a `disconnect`, counts as a failed attempt. */
+const SHORT_LIVED_MS = 1_000;
 
 type SlackRequestEvent = {
   ack: (response?: Record<string, unknown>) => Promise<void>;
@@ -186,9 +188,11 @@ export function startSlackSocket(service: IntakeService, slack: SlackConfig & { 
           await client.disconnect();
           break;
         }
+        const since = Date.now();
         await down;
-        // Too many connections: coming straight back would only bounce again; back off as after a failure.
-        if (endedBecause === 'too_many_websockets') up = false;
+        // Too many connections, or dropped without a word right after hello: coming straight back would only
+        // bounce again, so back off as after a failure.
+        if (endedBecause === 'too_many_websockets' || (endedBecause === null && Date.now() - since < SHORT_LIVED_MS)) up = false;
       } catch (err) {
         const e = err as { data?: { error?: string }; message?: string } | undefined;
         const reason = e?.data?.error ?? e?.message ?? 'the connection closed before Slack said hello';
