@@ -5,7 +5,7 @@ import type { Service } from '../../src/service.js';
 import { SlackStandin } from '../support/slack-standin.js';
 import { SocketStandin } from '../support/socket-standin.js';
 import { buildApp, recordingTriage, tempDir, waitFor } from '../support/service.js';
-import { CHANNEL, blockTexts, commandForm, postSigned, slackTestConfig } from './helpers.js';
+import { CHANNEL, SIGNING_SECRET, blockTexts, commandForm, postSigned, slackTestConfig } from './helpers.js';
 
 /**
  * Slack over Socket Mode, against the Socket Mode stand-in (apps.connections.open + a WebSocket that
@@ -135,6 +135,14 @@ describe('Socket Mode: the slash command', () => {
     const res = await postSigned(app, '/slack/commands', commandForm('help'));
     expect(res.statusCode).toBe(404);
     expect(res.json().message).toContain('Socket Mode');
+  });
+
+  it('with slack.signingSecret as well, the HTTP routes take signed requests next to the socket', async () => {
+    const { app } = await setup({ slack: { signingSecret: SIGNING_SECRET } });
+    const res = await postSigned(app, '/slack/commands', commandForm('help'));
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ response_type: 'ephemeral', text: expect.stringContaining('/pagefault') });
+    expect((await postSigned(app, '/slack/commands', commandForm('help'), { secret: 'wrong' })).statusCode).toBe(401);
   });
 });
 
