@@ -14,7 +14,7 @@ export const sshFailureReasons = ['unreachable', 'connect_timeout', 'auth_refuse
 const triggerKinds = ['alert', 'cli', 'slack', 'button'] as const;
 
 /** Slack API calls the outbox makes (response_url posts included), and what came back. */
-export const slackCallMethods = ['chat.postMessage', 'chat.update', 'response_url'] as const;
+export const slackCallMethods = ['chat.postMessage', 'chat.update', 'response_url', 'conversations.history', 'conversations.replies'] as const;
 export const slackCallOutcomes = ['ok', 'platform_error', 'transient_error', 'rate_limited', 'server_error', 'network_error'] as const;
 export type SlackCallOutcome = (typeof slackCallOutcomes)[number];
 
@@ -31,6 +31,12 @@ export interface Metrics {
   sshFailures: Counter<'reason'>;
   slackCalls: Counter<'method' | 'outcome'>;
   slackRequests: Counter<'route' | 'outcome'>;
+  /** 1 while the Socket Mode connection is up (hello received), else 0 (always 0 without slack.appToken). */
+  slackSocketConnected: Gauge;
+  /** Socket Mode connections opened (hello received), the first one included. */
+  slackSocketConnects: Counter;
+  /** Posts whose outcome the bot did not see, found in Slack by their metadata and taken as delivered (not posted twice). */
+  slackAdopted: Counter;
 }
 
 /**
@@ -107,6 +113,21 @@ export function createMetrics(sample: { queued: () => number; running: () => num
       this.set(sample.slackPending?.() ?? 0);
     },
   });
+  const slackSocketConnected = new Gauge({
+    name: 'pagefault_triage_slack_socket_connected',
+    help: '1 while the Slack Socket Mode connection is up, 0 while it is not (always 0 without slack.appToken).',
+    registers: [registry],
+  });
+  const slackSocketConnects = new Counter({
+    name: 'pagefault_triage_slack_socket_connects_total',
+    help: 'Slack Socket Mode connections opened (hello received); more than one means it reconnected.',
+    registers: [registry],
+  });
+  const slackAdopted = new Counter({
+    name: 'pagefault_triage_slack_messages_adopted_total',
+    help: 'Posts whose answer the bot never saw (timeout, crash) that were found in the channel by their metadata instead of posted again.',
+    registers: [registry],
+  });
   // Zero series up front, so rate() and absent() work before the first event.
   for (const o of webhookOutcomes) webhooks.inc({ outcome: o }, 0);
   for (const o of alertOutcomes) alerts.inc({ outcome: o }, 0);
@@ -114,5 +135,5 @@ export function createMetrics(sample: { queued: () => number; running: () => num
   for (const t of triggerKinds) for (const v of verdictKindSchema.options) triages.inc({ trigger: t, verdict: v }, 0);
   for (const m of slackCallMethods) for (const o of slackCallOutcomes) slackCalls.inc({ method: m, outcome: o }, 0);
   for (const r of ['commands', 'interactions']) for (const o of slackRequestOutcomes) slackRequests.inc({ route: r, outcome: o }, 0);
-  return { registry, webhooks, alerts, triages, duration, sshFailures, slackCalls, slackRequests };
+  return { registry, webhooks, alerts, triages, duration, sshFailures, slackCalls, slackRequests, slackSocketConnected, slackSocketConnects, slackAdopted };
 }

@@ -20,6 +20,7 @@ import { asTriageError, TriageError } from './errors.js';
 import { admitWebhook, type Admitted, type WebhookAnswer } from './intake/admit-webhook.js';
 import type { Webhook } from './intake/alertmanager.js';
 import type { IntakeService } from './intake/intake-service.js';
+import { startSlackSocket, type SlackSocket } from './intake/slack/socket.js';
 import type { Log } from './log.js';
 import { createMetrics, sshFailureReasons, type Metrics } from './metrics.js';
 import { HISTORY_DAYS, HISTORY_MAX, type LinkedHistoryEntry } from './model/context.js';
@@ -53,11 +54,15 @@ export interface ServiceDeps {
   now?: () => Date;
   /** How often the retention cleanup runs (default hourly); tests make it short. */
   pruneEveryMs?: number;
+  /** False: no Socket Mode connection even with slack.appToken (one-shot commands such as `run`). */
+  slackSocket?: boolean;
 }
 
 export interface Service extends IntakeService {
   readonly store: TriageStore;
   readonly dispatcher: Dispatcher;
+  /** The Socket Mode connection when `slack.appToken` is set (and not turned off by `ServiceDeps.slackSocket`). */
+  readonly slackSocket: SlackSocket | undefined;
   /** Base of report links: `server.publicUrl`, or the listening address once known. */
   publicUrl: string;
   readonly log: Log;
@@ -130,14 +135,18 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
   const retention = startRetention({ store, retentionDays: config.storage.retentionDays, log, now, ...(deps.pruneEveryMs ? { everyMs: deps.pruneEveryMs } : {}) });
 
   let closing: Promise<void> | undefined;
+  let slackSocket: SlackSocket | undefined;
 
-  return {
+  const service: Service = {
     config,
     metrics,
     store,
     dispatcher,
     log,
     slack,
+    get slackSocket() {
+      return slackSocket;
+    },
     get publicUrl() {
       return publicUrl;
     },
@@ -166,6 +175,18 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
       slack?.respond(responseUrl, text);
     },
 
+    handleOnce(key, handle) {
+      return storeWrite('record the Slack request', () =>
+        store.transaction(() => {
+          if (!store.deliveries.claim(key, now().getTime())) return { first: false, answer: store.deliveries.answer(key) };
+          const answer = handle();
+          store.deliveries.setAnswer(key, answer);
+          return { first: true, answer };
+        }),
+        dispatcher.checkpoint(),
+      );
+    },
+
     getTriage: view,
     listTriages: (filter) => store.list(filter).map(viewOf),
     getReport(id) {
@@ -176,6 +197,7 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
 
     close(graceSeconds = config.triage.shutdownGraceSeconds) {
       closing ??= (async () => {
+        await slackSocket?.close();
         retention.stop();
         const { finished, interrupted } = await dispatcher.close(graceSeconds * 1000);
         log.info({ finished: finished.length, interrupted: interrupted.length, queuedLeft: store.open ? store.unfinished().length : null }, 'dispatcher stopped');
@@ -185,6 +207,11 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
       return closing;
     },
   };
+  // Commands and buttons over Socket Mode, once everything they hand over to exists.
+  if (config.slack?.appToken !== undefined && deps.slackSocket !== false) {
+    slackSocket = startSlackSocket(service, { ...config.slack, appToken: config.slack.appToken }, log);
+  }
+  return service;
 }
 
 interface TriageStageDeps {

@@ -5,6 +5,7 @@ import { parseProbe } from '../playbook/parse.js';
 import { newNonce, playbookScript, probeArgs, probeTimeoutSeconds } from '../playbook/steps.js';
 import { connectorFor } from '../remote/connect.js';
 import type { Connector } from '../remote/session.js';
+import { checkSlack, formatSlackChecks } from './doctor-slack.js';
 
 /** One node's health as `doctor` sees it. */
 export interface NodeCheck {
@@ -83,7 +84,7 @@ export function formatTable(rows: readonly NodeCheck[]): string {
   return [line(header), ...body.map(line), ...(problems.length ? ['', ...problems] : [])].join('\n') + '\n';
 }
 
-/** `pagefault-triage doctor [NODE]`: a table on stdout; exit 1 when any node cannot be triaged. */
+/** `pagefault-triage doctor [NODE]`: a table on stdout, then the Slack tokens; exit 1 when any node cannot be triaged or a token does not work. */
 export async function doctorCommand(config: Config, nodeName?: string): Promise<number> {
   let nodes = config.nodes;
   if (nodeName !== undefined) {
@@ -93,5 +94,8 @@ export async function doctorCommand(config: Config, nodeName?: string): Promise<
   }
   const rows = await Promise.all(nodes.map((n) => checkNode(config, n)));
   process.stdout.write(formatTable(rows));
-  return rows.every((r) => r.ok) ? 0 : 1;
+  // The Slack tokens, when Slack is configured (the whole configuration is checked, not one node).
+  const slack = config.slack && nodeName === undefined ? await checkSlack(config.slack) : [];
+  if (slack.length > 0) process.stdout.write(`\n${formatSlackChecks(slack)}`);
+  return rows.every((r) => r.ok) && slack.every((c) => c.ok) ? 0 : 1;
 }

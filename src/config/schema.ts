@@ -162,9 +162,24 @@ export const slackRetrySchema = z.strictObject({
   giveUpAfterSeconds: z.number().min(1).max(7 * 86400).default(86400),
 });
 
+/** Slack's token kinds by prefix: the bot token (xoxb-) posts, the app-level token (xapp-) opens Socket Mode. */
+const tokenKind = (t: string): string => (/^xox[a-z]-/.test(t) ? `a ${t.slice(0, 5)}… token` : /^xapp-/.test(t) ? 'an app-level token (xapp-…)' : 'not a Slack token');
+
 export const slackSchema = z.strictObject({
+  /** The Bot User OAuth Token (xoxb-…): every message the bot posts. */
   token: z.string().min(1),
-  signingSecret: slackSigningSecret,
+  /**
+   * Signs the HTTP requests to /slack/commands and /slack/interactions. Required without Socket Mode; with it,
+   * the HTTP Slack routes are off unless this is set.
+   */
+  signingSecret: slackSigningSecret.optional(),
+  /**
+   * An app-level token (xapp-…, scope connections:write): turns on Socket Mode, where commands and buttons
+   * arrive over an outbound WebSocket and the bot needs no inbound endpoint.
+   */
+  appToken: z.string().min(1).optional(),
+  /** Socket Mode: the longest wait between two attempts to reconnect (the wait doubles from 1 s up to this). */
+  socketReconnectMaxSeconds: z.number().min(0.1).max(600).default(30),
   channel: z.string().min(1),
   apiUrl: z.url().default('https://slack.com/api/'),
   allowedUsers: z.array(z.string()).default([]),
@@ -176,6 +191,28 @@ export const slackSchema = z.strictObject({
   /** One Slack API call's time limit. */
   requestTimeoutSeconds: z.number().min(0.1).max(120).default(10),
   retry: slackRetrySchema.prefault({}),
+}).superRefine((slack, ctx) => {
+  if (slack.appToken !== undefined && !slack.appToken.startsWith('xapp-')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['appToken'],
+      message: `slack.appToken must be an app-level token (xapp-…, with connections:write, from the app's Basic Information page); this is ${tokenKind(slack.appToken)}${slack.appToken.startsWith('xoxb-') ? ': the bot token (xoxb-…) belongs in slack.token' : ''}`,
+    });
+  }
+  if (slack.token.startsWith('xapp-')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['token'],
+      message: 'slack.token must be the Bot User OAuth Token (xoxb-…); this is an app-level token (xapp-…), which belongs in slack.appToken',
+    });
+  }
+  if (slack.appToken === undefined && slack.signingSecret === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['signingSecret'],
+      message: 'Slack needs a way in: set slack.appToken (xapp-…) for Socket Mode (no inbound endpoint), or slack.signingSecret for the HTTP routes /slack/commands and /slack/interactions',
+    });
+  }
 });
 
 /**

@@ -20,4 +20,9 @@ export interface IntakeService {
   listTriages(filter: { node?: string | undefined; kind?: VerdictKind | undefined; limit: number; offset?: number }): TriageView[];
   /** Answers the person who asked, privately, through the response_url Slack gave (no-op without Slack). */
   respond(responseUrl: string, text: string): void;
+  /**
+   * Runs `handle` once per key (a Slack trigger or envelope id), across restarts and replicas sharing the
+   * store, in one transaction with what it records. A repeat does not run it: it gets the first answer back.
+   */
+  handleOnce(key: string, handle: () => string): { first: boolean; answer: string | null };
 }

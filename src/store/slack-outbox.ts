@@ -23,6 +23,8 @@ export interface OutboxRow {
   createdMs: number;
   nextMs: number;
   lastError: string | null;
+  /** Set when an attempt to post may have landed without the bot seeing the answer (ms of that attempt). */
+  unsureMs: number | null;
 }
 
 interface Row {
@@ -35,6 +37,7 @@ interface Row {
   created_ms: number;
   next_ms: number;
   last_error: string | null;
+  unsure_ms: number | null;
 }
 
 const toRow = (r: Row): OutboxRow => ({
@@ -47,6 +50,7 @@ const toRow = (r: Row): OutboxRow => ({
   createdMs: r.created_ms,
   nextMs: r.next_ms,
   lastError: r.last_error,
+  unsureMs: r.unsure_ms,
 });
 
 // A row is eligible when no earlier row of the same triage is still pending.
@@ -100,6 +104,20 @@ export class SlackOutbox {
   /** A failed attempt that may succeed later. `countAttempt` is false when the call was not really made. */
   retryAt(seq: number, nextMs: number, error: string, countAttempt = true): void {
     this.db.prepare(`UPDATE slack_outbox SET attempts = attempts + ?, next_ms = ?, last_error = ? WHERE seq = ?`).run(countAttempt ? 1 : 0, nextMs, error, seq);
+  }
+
+  /**
+   * Written just before a post goes out, and kept until its outcome is known: if the process dies in the
+   * call, or the answer never comes, the next attempt knows the message may be in Slack already.
+   * The earliest such attempt is kept (the window to look in starts there).
+   */
+  markUnsure(seq: number, atMs: number): void {
+    this.db.prepare('UPDATE slack_outbox SET unsure_ms = COALESCE(unsure_ms, ?) WHERE seq = ?').run(atMs, seq);
+  }
+
+  /** The last attempt's outcome is known (Slack answered): no lookup needed before the next one. */
+  clearUnsure(seq: number): void {
+    this.db.prepare('UPDATE slack_outbox SET unsure_ms = NULL WHERE seq = ?').run(seq);
   }
 
   /** The bot's message for a triage, once posted. */

@@ -17,6 +17,7 @@ import {
 } from '../model/triage.js';
 import { analysisSchema, verdictSchema, type Analysis, type Verdict, type VerdictKind } from '../model/verdict.js';
 import { triageContextSchema, type HistoryEntry, type TriageContext } from '../model/context.js';
+import { SlackDeliveries } from './slack-deliveries.js';
 import { SlackOutbox } from './slack-outbox.js';
 
 /**
@@ -120,8 +121,23 @@ const MIGRATION_4 = `
 CREATE INDEX triages_by_node_alert ON triages (node, dedup_key, seq) WHERE dedup_key IS NOT NULL;
 `;
 
+/**
+ * Slack, exactly once: `unsure_ms` marks an outbox post whose outcome the bot never saw (a timeout, a crash
+ * mid-call), so the next attempt first looks for the message in the channel; `slack_deliveries` holds every
+ * Socket Mode envelope already handled, with its answer, so a redelivered one starts nothing twice.
+ */
+const MIGRATION_5 = `
+ALTER TABLE slack_outbox ADD COLUMN unsure_ms INTEGER;
+CREATE TABLE slack_deliveries (
+  key         TEXT PRIMARY KEY,
+  answer_json TEXT,
+  created_ms  INTEGER NOT NULL
+);
+CREATE INDEX slack_deliveries_by_created ON slack_deliveries (created_ms);
+`;
+
 /** Index i brings a store from schema version i to i + 1. Append only. */
-export const MIGRATIONS: readonly string[] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
+export const MIGRATIONS: readonly string[] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5];
 
 /** How an alert firing is keyed: Alertmanager resends a notification with the same fingerprint and startsAt. */
 export function alertDedupKey(fingerprint: string, startsAt: string): string {
@@ -186,6 +202,8 @@ export class TriageStore {
   readonly file: string;
   /** Slack calls waiting to be made (src/notify/slack/worker.ts delivers them). */
   readonly outbox: SlackOutbox;
+  /** Slack envelopes already handled (Socket Mode redelivers unacknowledged ones). */
+  readonly deliveries: SlackDeliveries;
   private readonly db: Database.Database;
 
   /** Prepared once, reused: preparing on every webhook was the store's largest cost (see bench). */
@@ -204,6 +222,7 @@ export class TriageStore {
     this.file = file;
     this.db = db;
     this.outbox = new SlackOutbox(db);
+    this.deliveries = new SlackDeliveries(db);
   }
 
   /** Opens (creating if needed) `<dir>/triages.sqlite`. Throws TriageError('store_unavailable'). */
@@ -422,6 +441,7 @@ export class TriageStore {
   /** Deletes finished triages created before `before` (their outbox rows with them). Returns how many. */
   prune(before: Date): number {
     this.outbox.prune(before.getTime());
+    this.deliveries.prune(before.getTime());
     return this.stmt(`DELETE FROM triages WHERE created_ms < ? AND status IN ('done', 'failed')`).run(before.getTime()).changes;
   }
 

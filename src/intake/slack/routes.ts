@@ -17,18 +17,22 @@ export const slackRoutes: FastifyPluginAsync<{ service: IntakeService }> = async
   const { config, metrics } = service;
   const slack = config.slack;
 
-  if (!slack) {
-    const off = async (_req: FastifyRequest, reply: FastifyReply) =>
-      reply.code(404).send({ error: 'not found', message: 'Slack is not configured: add a slack block to the configuration' });
+  // The signature covers the exact bytes: keep them, whatever the content type says.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: SLACK_BODY_LIMIT }, (_req, body, done) => done(null, body));
+
+  // With Socket Mode and no signing secret, Slack never comes in over HTTP: the routes are off.
+  const signingSecret = slack?.signingSecret;
+  if (!slack || signingSecret === undefined) {
+    const message = slack
+      ? 'Slack comes in over Socket Mode here: set slack.signingSecret to take Slack requests over HTTP as well'
+      : 'Slack is not configured: add a slack block to the configuration';
+    const off = async (_req: FastifyRequest, reply: FastifyReply) => reply.code(404).send({ error: 'not found', message });
     app.post('/slack/commands', off);
     app.post('/slack/interactions', off);
     return;
   }
   const handlers = slackHandlers(service, slack);
-
-  // The signature covers the exact bytes: keep them, whatever the content type says.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: SLACK_BODY_LIMIT }, (_req, body, done) => done(null, body));
 
   const unauthorized = (route: SlackRoute, req: FastifyRequest, reply: FastifyReply, reason: string, message: string) => {
     metrics.slackRequests.inc({ route, outcome: 'unauthorized' });
@@ -47,7 +51,7 @@ export const slackRoutes: FastifyPluginAsync<{ service: IntakeService }> = async
   /** Verifies, then hands over the form fields. Undefined when the request was answered already. */
   const verified = (route: SlackRoute, req: FastifyRequest, reply: FastifyReply): URLSearchParams | undefined => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const check = verifySlackRequest(slack.signingSecret, req.headers, raw, Date.now());
+    const check = verifySlackRequest(signingSecret, req.headers, raw, Date.now());
     if (!check.ok) {
       void unauthorized(route, req, reply, check.reason, check.message);
       return undefined;

@@ -28,15 +28,58 @@ export const PERMANENT_ERROR_HINTS: Record<string, string> = {
   not_authed: 'no token was sent: set slack.token (SLACK_BOT_TOKEN)',
   token_revoked: 'the token was revoked: reinstall the app and update SLACK_BOT_TOKEN',
   account_inactive: 'the token belongs to a deactivated app or user: reinstall the app',
-  missing_scope: 'the app lacks a scope: reinstall it from config/slack-app-manifest.yaml (chat:write, commands)',
+  missing_scope: 'the app lacks a scope: reinstall it from config/slack-app-manifest.yaml (chat:write, commands, channels:history, groups:history)',
   msg_too_long: 'the message was too long for Slack: please report this as a bug',
   invalid_blocks: 'Slack refused the message blocks: please report this as a bug',
   restricted_action: 'a workspace setting prevents the bot from posting in this channel',
 };
 
+/** What every message the bot posts carries (Slack message metadata), so it can be found again. */
+export const METADATA_EVENT_TYPE = 'pagefault_triage';
+
+export interface PostedMetadata {
+  event_type: typeof METADATA_EVENT_TYPE;
+  event_payload: { triage_id: string; purpose: string };
+}
+
+/** Where to look for a post that may have landed: a channel, or a thread in it; from `oldestMs` on. */
+export interface LookFor {
+  channel: string;
+  threadTs: string | null;
+  oldestMs: number;
+  triageId: string;
+  purpose: string;
+}
+
+export type Lookup = { ok: true; outcome: 'ok'; ts: string | null } | Extract<Attempt, { ok: false }>;
+
 export interface SlackApi {
   call(method: 'chat.postMessage' | 'chat.update', args: Record<string, unknown>): Promise<Attempt>;
   respond(url: string, body: object): Promise<Attempt>;
+  /** The ts of the bot's message with this triage id and purpose in its metadata, or null when there is none. */
+  findPosted(where: LookFor): Promise<Lookup>;
+}
+
+/** Slack's clock and ours may differ a little: look this far before the attempt. */
+const LOOKUP_SKEW_MS = 60_000;
+
+/** The history/replies arguments for a lookup: metadata included, a short window. */
+export function lookupArgs(where: LookFor): { method: 'conversations.history' | 'conversations.replies'; args: Record<string, unknown> } {
+  const oldest = (Math.max(0, where.oldestMs - LOOKUP_SKEW_MS) / 1000).toFixed(6);
+  const common = { channel: where.channel, oldest, inclusive: true, include_all_metadata: true, limit: 200 };
+  return where.threadTs ? { method: 'conversations.replies', args: { ...common, ts: where.threadTs } } : { method: 'conversations.history', args: common };
+}
+
+/** The ts of the first message whose metadata names this triage and purpose. */
+export function matchPosted(messages: unknown, where: Pick<LookFor, 'triageId' | 'purpose'>): string | null {
+  if (!Array.isArray(messages)) return null;
+  for (const m of messages as { ts?: unknown; metadata?: { event_type?: unknown; event_payload?: { triage_id?: unknown; purpose?: unknown } } }[]) {
+    const md = m?.metadata;
+    if (md?.event_type === METADATA_EVENT_TYPE && md.event_payload?.triage_id === where.triageId && md.event_payload?.purpose === where.purpose && typeof m.ts === 'string') {
+      return m.ts;
+    }
+  }
+  return null;
 }
 
 /** WebClient's own logging goes to our debug level: the outbox logs every outcome itself. */
@@ -76,6 +119,17 @@ export function createSlackApi(slack: SlackConfig, log: Log): SlackApi {
         return { ok: true, outcome: 'ok', channel: typeof res.channel === 'string' ? res.channel : null, ts: typeof res.ts === 'string' ? res.ts : null };
       } catch (err) {
         return classify(err);
+      }
+    },
+
+    async findPosted(where) {
+      const { method, args } = lookupArgs(where);
+      try {
+        const res = (await client.apiCall(method, args)) as { messages?: unknown };
+        return { ok: true, outcome: 'ok', ts: matchPosted(res.messages, where) };
+      } catch (err) {
+        const a = classify(err);
+        return a.ok ? { ok: true, outcome: 'ok', ts: null } : a;
       }
     },
 
@@ -132,5 +186,25 @@ export function classify(err: unknown): Attempt {
     }
     default:
       return { ok: false, outcome: 'platform_error', retry: false, reason: `client_error: ${e?.message ?? String(err)}` };
+  }
+}
+
+/** What `auth.test` says of a token: whose it is, or why it does not work. */
+export type TokenCheck = { ok: true; team: string | null; user: string | null; botId: string | null; appId: string | null } | { ok: false; reason: string };
+
+/** Asks Slack (`auth.test`) who a token belongs to; used by `doctor`. */
+export async function authTest(token: string, slack: Pick<SlackConfig, 'apiUrl' | 'requestTimeoutSeconds'>): Promise<TokenCheck> {
+  const client = new WebClient(token, {
+    slackApiUrl: slack.apiUrl.endsWith('/') ? slack.apiUrl : `${slack.apiUrl}/`,
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    timeout: slack.requestTimeoutSeconds * 1000,
+  });
+  try {
+    const r = (await client.auth.test()) as { team?: string; user?: string; bot_id?: string; app_id?: string };
+    return { ok: true, team: r.team ?? null, user: r.user ?? null, botId: r.bot_id ?? null, appId: r.app_id ?? null };
+  } catch (err) {
+    const a = classify(err);
+    return { ok: false, reason: a.ok ? 'unknown' : a.reason };
   }
 }

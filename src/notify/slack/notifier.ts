@@ -35,7 +35,7 @@ export interface SlackNotifierDeps {
   slack: SlackConfig;
   store: TriageStore;
   log: Log;
-  metrics: Pick<Metrics, 'slackCalls'>;
+  metrics: Pick<Metrics, 'slackCalls' | 'slackAdopted'>;
   render: SlackRenderer;
   /** How a stored triage is shown (report links need the public URL, known once the server listens). */
   viewOf: (record: TriageRecord) => TriageView;

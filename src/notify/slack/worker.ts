@@ -3,7 +3,7 @@ import type { Log } from '../../log.js';
 import type { Metrics } from '../../metrics.js';
 import type { OutboxRow } from '../../store/slack-outbox.js';
 import type { TriageStore } from '../../store/triage-store.js';
-import { MESSAGE_GONE_ERRORS, PERMANENT_ERROR_HINTS, type Attempt, type SlackApi } from './client.js';
+import { MESSAGE_GONE_ERRORS, METADATA_EVENT_TYPE, PERMANENT_ERROR_HINTS, type Attempt, type PostedMetadata, type SlackApi } from './client.js';
 import { outboxCallSchema, type MessageCall, type OutboxCall } from './outbox-call.js';
 
 /**
@@ -16,16 +16,21 @@ import { outboxCallSchema, type MessageCall, type OutboxCall } from './outbox-ca
  * - permanent `ok:false` (channel_not_found, invalid_auth…): failed, logged with what to do, shown
  *   on the triage, never tried again.
  * Rows live in the store, so whatever is pending at a restart is delivered by the next process.
+ *
+ * Never posted twice: every post carries metadata naming its triage and purpose, and is marked unsure in
+ * the store before it goes out. A post whose answer never came (a timeout, a lost connection, a crash in
+ * the call) stays unsure; its next attempt first looks for it in the channel (conversations.history, or
+ * .replies in a thread, from that attempt on) and adopts the message found instead of posting again.
  */
 
-type Method = 'chat.postMessage' | 'chat.update' | 'response_url';
+type Method = 'chat.postMessage' | 'chat.update' | 'response_url' | 'conversations.history' | 'conversations.replies';
 
 export interface WorkerDeps {
   store: TriageStore;
   api: SlackApi;
   slack: SlackConfig;
   log: Log;
-  metrics: Pick<Metrics, 'slackCalls'>;
+  metrics: Pick<Metrics, 'slackCalls' | 'slackAdopted'>;
   now?: () => number;
 }
 
@@ -124,8 +129,16 @@ export class OutboxWorker {
       return;
     }
     const { method, args } = this.resolve(row, call);
+    if (method === 'chat.postMessage' && row.triageId) {
+      if (row.unsureMs !== null && (await this.adopted({ ...row, triageId: row.triageId, unsureMs: row.unsureMs }, call, args))) return;
+      if (!store.open) return;
+      store.outbox.markUnsure(row.seq, this.now());
+    }
     const attempt = await this.deps.api.call(method, args);
     if (!store.open) return; // closed under us: the row stays pending for the next start
+    // Slack answered (an error status or ok:false: nothing was posted); only a call without an answer
+    // (a timeout, a connection lost mid-call) leaves the post unsure.
+    if (method === 'chat.postMessage' && !attempt.ok && attempt.outcome !== 'network_error') store.outbox.clearUnsure(row.seq);
     if (attempt.ok && method === 'chat.postMessage' && call.isTriageMessage && row.triageId && attempt.ts) {
       store.outbox.setMessage(row.triageId, attempt.channel ?? String(args.channel), attempt.ts);
     }
@@ -138,6 +151,32 @@ export class OutboxWorker {
       return;
     }
     this.settle(row, method, attempt);
+  }
+
+  /**
+   * A post that may have landed unseen: looks for it by its metadata. True when the row is settled here
+   * (found and adopted, or the lookup failed and the row waits); false when it is not there: post it.
+   */
+  private async adopted(row: OutboxRow & { triageId: string; unsureMs: number }, call: MessageCall, args: Record<string, unknown>): Promise<boolean> {
+    const { store, log, metrics } = this.deps;
+    const channel = String(args.channel);
+    const threadTs = typeof args.thread_ts === 'string' ? args.thread_ts : null;
+    const lookup = await this.deps.api.findPosted({ channel, threadTs, oldestMs: row.unsureMs, triageId: row.triageId, purpose: row.purpose });
+    if (!store.open) return true;
+    const method = threadTs ? 'conversations.replies' : 'conversations.history';
+    if (!lookup.ok) {
+      // Not knowing whether it is there, the post waits: a second message would never be updated.
+      this.settle(row, method, lookup);
+      return true;
+    }
+    metrics.slackCalls.inc({ method, outcome: 'ok' });
+    if (lookup.ts === null) return false;
+    if (call.isTriageMessage) store.outbox.setMessage(row.triageId, channel, lookup.ts);
+    store.outbox.markSent(row.seq, this.now());
+    metrics.slackAdopted.inc();
+    log.info({ triageId: row.triageId, purpose: row.purpose, ts: lookup.ts }, 'Slack: the message posted before the answer was lost is in the channel; adopted, not posted again');
+    this.triageState(row.triageId, null);
+    return true;
   }
 
   /** The concrete call for a message row, from the triage's message as it is now. */
@@ -159,6 +198,7 @@ export class OutboxWorker {
         // The report link must not unfold into a preview of the report page.
         unfurl_links: false,
         unfurl_media: false,
+        ...(row.triageId ? { metadata: postedMetadata(row.triageId, row.purpose) } : {}),
       },
     };
   }
@@ -215,6 +255,11 @@ export class OutboxWorker {
     const pending = store.outbox.triageStates(triageId).pending;
     store.outbox.setState(triageId, pending > 0 ? 'pending' : 'sent', error);
   }
+}
+
+/** Names the post, so a lookup can tell it from the bot's other messages. */
+function postedMetadata(triageId: string, purpose: string): PostedMetadata {
+  return { event_type: METADATA_EVENT_TYPE, event_payload: { triage_id: triageId, purpose } };
 }
 
 function parseJson(text: string): unknown {

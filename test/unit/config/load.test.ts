@@ -89,8 +89,9 @@ describe('parseConfig', () => {
     expect(d.nodes.some((n) => n.name === 'local' && n.local)).toBe(true);
     expect(d.slack).toBeUndefined();
     const example = readFileSync(join(packageRoot, 'config', 'example.yaml'), 'utf8');
-    const e = parseConfig(example, { PFT_WEBHOOK_TOKEN: 'a'.repeat(32), SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: '8f742231b10e8888abcd99edcbaf85a5' });
+    const e = parseConfig(example, { PFT_WEBHOOK_TOKEN: 'a'.repeat(32), SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1' });
     expect(e.nodes).toHaveLength(2);
+    expect(e.slack).toMatchObject({ token: 'xoxb-1', appToken: 'xapp-1' });
     expect(e.nodes[1]!.ssh!.jumpHost!.host).toBe('bastion.example.com');
   });
 
