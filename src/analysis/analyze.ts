@@ -51,7 +51,12 @@ export function analyze(input: AnalyzeInput): { analysis: Analysis; verdict: Ver
     input.sampleSeconds !== undefined && input.captureSeconds !== undefined ? input.sampleSeconds + input.captureSeconds : undefined;
   return {
     analysis,
-    verdict: decideVerdict({ node: input.node, analysis, pageSize: rank.node.pageSize, ...(windowSeconds === undefined ? {} : { windowSeconds }) }),
+    verdict: decideVerdict({
+      node: input.node,
+      analysis,
+      pageSize: rank.node.pageSize,
+      ...(rank.node.pageCluster === undefined ? {} : { pageCluster: rank.node.pageCluster }),
+      ...(windowSeconds === undefined ? {} : { windowSeconds }) }),
   };
 }
 

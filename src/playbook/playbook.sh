@@ -143,6 +143,10 @@ pft_node() {
 	printf 'nproc %s\n' "$nd_v"
 	pft_read1 /proc/sys/kernel/perf_event_paranoid
 	printf 'paranoid %s\n' "$rd_v"
+	# Swap readahead: up to 2^page-cluster pages per swap-in fault, each one counted in pswpin.
+	pft_read1 /proc/sys/vm/page-cluster
+	pft_is_uint "$rd_v" || rd_v=
+	printf 'pagecluster %s\n' "$rd_v"
 	printf 'perf %s\n' "$PFT_PERF"
 	printf 'bpftrace %s\n' "$PFT_BPFTRACE"
 	# Whole /proc/self/mounts lines (escaped by the kernel: \040 for a space, \012 for a newline).
