@@ -1,8 +1,8 @@
 /**
- * `npm run bench`: the five measurements of issue 7, each compared with its anchor in the same run.
+ * `npm run bench`: the measurements (issues 7 and 13), each compared with its anchor in the same run.
  * Prints a table and writes bench/results/latest.json.
  *
- *   npm run bench                      # all five (about 6 minutes on a 2-core machine)
+ *   npm run bench                      # all six (about 8 minutes on a 2-core machine)
  *   npm run bench -- --quick           # smaller sizes, fewer runs (development)
  *   npm run bench -- --only=resolve,intake
  *
@@ -18,6 +18,7 @@ import { machineBusy, markdownTable, round, type BenchOptions, type Busy, type R
 import * as overhead from './overhead.js';
 import * as rank from './rank.js';
 import * as resolve from './resolve.js';
+import * as verdict from './verdict.js';
 
 const MEASUREMENTS: { key: string; title: string; run: (o: BenchOptions) => Promise<Section> }[] = [
   { key: 'rank', title: '1. Rank footprint', run: rank.run },
@@ -25,6 +26,7 @@ const MEASUREMENTS: { key: string; title: string; run: (o: BenchOptions) => Prom
   { key: 'resolve', title: '3. Resolution throughput', run: resolve.run },
   { key: 'intake', title: '4. Webhook intake', run: intake.run },
   { key: 'overhead', title: '5. End-to-end overhead', run: overhead.run },
+  { key: 'verdict', title: '6. Time to verdict', run: verdict.run },
 ];
 
 const args = process.argv.slice(2);

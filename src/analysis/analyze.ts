@@ -21,6 +21,8 @@ export interface AnalyzeInput {
   /** The configured windows (playbook.sampleSeconds, captureSeconds), used to name the window in a quiet summary. */
   sampleSeconds?: number;
   captureSeconds?: number;
+  /** The capture ran during the sample window (playbook.mode overlapped): the window is the longer of the two. */
+  overlapped?: boolean;
 }
 
 export function analyze(input: AnalyzeInput): { analysis: Analysis; verdict: Verdict } {
@@ -48,7 +50,11 @@ export function analyze(input: AnalyzeInput): { analysis: Analysis; verdict: Ver
     ...(swapped ? { swapped } : {}),
   };
   const windowSeconds =
-    input.sampleSeconds !== undefined && input.captureSeconds !== undefined ? input.sampleSeconds + input.captureSeconds : undefined;
+    input.sampleSeconds === undefined || input.captureSeconds === undefined
+      ? undefined
+      : input.overlapped
+        ? Math.max(input.sampleSeconds, input.captureSeconds)
+        : input.sampleSeconds + input.captureSeconds;
   return {
     analysis,
     verdict: decideVerdict({
