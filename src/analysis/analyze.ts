@@ -1,5 +1,5 @@
 import type { CaptureFacts, ProcDetail, RankFacts } from '../model/facts.js';
-import type { Analysis, CaptureSummary, ProcessRank, SwappedMapping, Verdict } from '../model/verdict.js';
+import type { Analysis, CaptureSummary, ProcessRank, Reconciliation, SwappedMapping, Verdict } from '../model/verdict.js';
 import { classifyMapping } from './mapping-kind.js';
 import { DEFAULT_ALERT_THRESHOLD_PER_SEC, rankProcesses, systemMemory } from './rank.js';
 import { resolveSamples, type Resolution } from './resolve.js';
@@ -49,6 +49,8 @@ export function analyze(input: AnalyzeInput): { analysis: Analysis; verdict: Ver
     capture: captureSummary(capture, resolution),
     ...(swapped ? { swapped } : {}),
   };
+  const reconciliation = reconcile(processes, capture);
+  if (reconciliation) analysis.reconciliation = reconciliation;
   const windowSeconds =
     input.sampleSeconds === undefined || input.captureSeconds === undefined
       ? undefined
@@ -73,6 +75,38 @@ export function analyze(input: AnalyzeInput): { analysis: Analysis; verdict: Ver
 function withDetail(p: ProcessRank, detail: ProcDetail | undefined): ProcessRank {
   if (!detail || detail.comm !== p.comm) return p;
   return { ...p, swapKb: detail.vmSwapKb ?? p.swapKb, who: whoOf(detail) };
+}
+
+/**
+ * A process whose samples cover less than this share of what the tracer caught of the other processes' faults is
+ * under-counted: relative, so that samples lost or cut alike for everyone do not flag anyone.
+ */
+export const UNDERCOUNT_COVERAGE = 0.5;
+
+/** Fewer major faults than this over the capture (the process's, or the others') cannot tell an under-count from jitter. */
+export const UNDERCOUNT_MIN_FAULTS = 100;
+
+/**
+ * Each ranked process's majflt over the capture window against the samples attributed to it. Only for tracers
+ * that record major faults alone (perf major-faults, bpftrace).
+ */
+function reconcile(processes: readonly ProcessRank[], capture: CaptureFacts): Reconciliation[] | null {
+  if ((capture.tier !== 'perf' && capture.tier !== 'bpftrace') || capture.seconds <= 0) return null;
+  const perPid = new Map<number, number>();
+  for (const s of capture.samples) if (s.major !== false) perPid.set(s.pid, (perPid.get(s.pid) ?? 0) + 1);
+  const rows = processes
+    .filter((p) => p.majflt > 0 && !(capture.pidsGone ?? []).includes(p.pid))
+    .map((p) => ({ pid: p.pid, comm: p.comm, majflt: p.majfltPerSec * capture.seconds, samples: perPid.get(p.pid) ?? 0 }));
+  const totalMajflt = rows.reduce((n, r) => n + r.majflt, 0);
+  const totalSamples = rows.reduce((n, r) => n + r.samples, 0);
+  return rows.map((r) => {
+    const coverage = r.majflt > 0 ? Math.min(1, r.samples / r.majflt) : 1;
+    const othersMajflt = totalMajflt - r.majflt;
+    const othersCoverage = othersMajflt > 0 ? Math.min(1, (totalSamples - r.samples) / othersMajflt) : null;
+    const undercounted =
+      othersCoverage !== null && r.majflt >= UNDERCOUNT_MIN_FAULTS && othersMajflt >= UNDERCOUNT_MIN_FAULTS && coverage < othersCoverage * UNDERCOUNT_COVERAGE;
+    return { ...r, majflt: Math.round(r.majflt), coverage, ...(othersCoverage === null ? {} : { othersCoverage }), undercounted };
+  });
 }
 
 /** Swapped-out mappings kept, largest first. */

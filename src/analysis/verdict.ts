@@ -115,6 +115,15 @@ export function decideVerdict(input: VerdictInput): Verdict {
   const windows = windowsNote(analysis);
   if (windows) notes.push(windows);
 
+  for (const r of analysis.reconciliation ?? []) {
+    if (!r.undercounted) continue;
+    notes.push(
+      `pid ${r.pid} (${r.comm}) took about ${fmt(r.majflt)} major faults (majflt) in the capture window but ${cap.tier} recorded ${fmt(r.samples)} ` +
+        `(${pct(r.coverage)}, against ${pct(r.othersCoverage ?? 1)} for the other processes): ` +
+        'faults the kernel takes on its behalf (madvise MADV_POPULATE_READ, direct I/O into a mapping, /proc/PID/mem) count in majflt but fire no perf event, so its share is under-counted',
+    );
+  }
+
   if (cap.tier === 'none' || cap.resolved === 0) {
     if (cap.tier !== 'none') {
       notes.push(

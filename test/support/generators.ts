@@ -1070,6 +1070,11 @@ export interface FileGeneratorOptions extends LaunchOptions {
   cgroupName?: string;
   /** Run inside a memory cgroup with this limit (page cache is charged to it). */
   limitMb?: number;
+  /**
+   * file-reader only: fault the pages in with madvise(MADV_POPULATE_READ), so the kernel takes the major faults
+   * on the process's behalf: they count in its majflt but fire no perf event.
+   */
+  populate?: boolean;
 }
 
 async function startFileGenerator(
@@ -1090,7 +1095,7 @@ async function startFileGenerator(
       const cg = cgroup;
       undo(() => cg.remove());
     }
-    const args = [data.file, String(opts.pagesPerSec ?? 0), ...extraArgs];
+    const args = [data.file, String(opts.pagesPerSec ?? 0), ...extraArgs, ...(kind === 'fileReader' && opts.populate ? ['populate'] : [])];
     const launched = await launch(kind, args, cgroup, opts.readyTimeoutMs ?? 30_000);
     const gen = register(kind, launched, args, {
       path: data.file,

@@ -295,3 +295,31 @@ describe('decideVerdict on a hand-built analysis', () => {
     expect(decideVerdict({ node: 'node-9', analysis: quiet, windowSeconds: 12 }).summary).toBe('no major faults on node-9 during the 12 s window');
   });
 });
+
+describe('reconciling majflt with the tracer\'s samples per process', () => {
+  it('flags a process whose majflt the samples cover far less than the other processes\'', () => {
+    // Both fault 500/s; perf recorded ~all of pid 1's 2,500 faults but 50 of pid 2's (MADV_POPULATE_READ).
+    const { analysis, verdict } = analyze(
+      scenario({ faults: { 1: { file: 2400 }, 2: { heap: 50 } }, rates: { 1: 500, 2: 500 }, comm: { 1: 'reader', 2: 'loader' }, pswpinPerSec: 100 }),
+    );
+    expect(analysis.reconciliation).toEqual([
+      { pid: 1, comm: 'reader', majflt: 2500, samples: 2400, coverage: 0.96, othersCoverage: 0.02, undercounted: false },
+      { pid: 2, comm: 'loader', majflt: 2500, samples: 50, coverage: 0.02, othersCoverage: 0.96, undercounted: true },
+    ]);
+    expect(verdict.notes).toContain(
+      'pid 2 (loader) took about 2,500 major faults (majflt) in the capture window but perf recorded 50 (2%, against 96% for the other processes): ' +
+        'faults the kernel takes on its behalf (madvise MADV_POPULATE_READ, direct I/O into a mapping, /proc/PID/mem) count in majflt but fire no perf event, so its share is under-counted',
+    );
+  });
+
+  it('flags no one when every process is covered alike (samples lost or cut for all)', () => {
+    const { analysis, verdict } = analyze(scenario({ faults: { 1: { file: 300 }, 2: { heap: 200 } } }));
+    expect(analysis.reconciliation?.map((r) => r.undercounted)).toEqual([false, false]);
+    expect(verdict.notes.some((n) => n.includes('under-counted'))).toBe(false);
+  });
+
+  it('is left out for tracers that record minor faults too, and without a tracer', () => {
+    expect(analyze(scenario({ tier: 'tracepoint', faults: { 1: { heap: 100 } } })).analysis.reconciliation).toBeUndefined();
+    expect(analyze(scenario({ tier: 'none', rates: { 1: 100 } })).analysis.reconciliation).toBeUndefined();
+  });
+});
