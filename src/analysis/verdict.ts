@@ -361,6 +361,8 @@ function fromProcEvidence(input: VerdictInput, notes: string[]): Decision {
   const faulting = analysis.processes.filter((p) => p.majfltPerSec > 0);
   const top: ProcessRank | null = faulting[0] ?? null;
   const bounds = swapInFaultBounds(sys, readahead);
+  // Processes with a stray fault or two are not evidence worth a note.
+  const noteworthy = (c: ClassifiedProcess): boolean => c.process.majfltPerSec >= Math.max(1, (top?.majfltPerSec ?? 0) * 0.01);
   const classified = faulting.map((p) => classifyProcess(p, analysis, pageSize, bounds.max));
   const swapping = classified.filter((c) => c.evidence === 'swap');
   const reading = classified.filter((c) => c.evidence === 'file');
@@ -385,7 +387,7 @@ function fromProcEvidence(input: VerdictInput, notes: string[]): Decision {
     // The swap culprit's own evidence follows in swapNotes (VmSwap, shared memory): not twice.
     const evidenceNotes = (except: ProcessRank | null = null): void => {
       notes.push(swapSeen);
-      for (const c of classified.slice(0, 3)) if (c.process !== except) notes.push(c.why);
+      for (const c of classified.filter(noteworthy).slice(0, 3)) if (c.process !== except) notes.push(c.why);
     };
     if (swapShare >= MAJORITY_SHARE) {
       const culprit = swapping[0]!.process;
@@ -430,7 +432,7 @@ function fromProcEvidence(input: VerdictInput, notes: string[]): Decision {
     seen.push('no process showed majflt growth');
   }
   if (top && swapOf(top, analysis) >= SWAP_MEANINGFUL_KB) swapNotes(top, analysis, notes);
-  for (const c of classified.slice(0, 3)) notes.push(c.why);
+  for (const c of classified.filter(noteworthy).slice(0, 3)) notes.push(c.why);
   const missing = analysis.capture.tier === 'none' ? 'no fault addresses to tell swap-ins from file reads' : 'no fault address resolved to a mapping';
   notes.push(
     `/proc cannot decide: swap needs processes with memory in swap taking ${pct(MAJORITY_SHARE)} of the faults, file reads need processes with nothing in swap whose disk reads match their faults`,

@@ -68,7 +68,7 @@ function expectTrap(r: TriageResult): void {
   expect(pswpinPerMajflt, 'swap readahead pages per thrasher fault').toBeGreaterThan(2);
   const thrasher = r.analysis!.processes.find((p) => p.pid === thrash.pid)!;
   const readerRank = r.analysis!.processes.find((p) => p.pid === reader.pid)!;
-  expect(thrasher.majfltPerSec).toBeLessThan(readerRank.majfltPerSec / 4);
+  expect(thrasher.majfltPerSec, "the reader takes most of the faults").toBeLessThan(readerRank.majfltPerSec / 2);
   expect(sys.pswpinPerSec / sys.pgmajfaultPerSec, 'pswpin / pgmajfault').toBeGreaterThan((thrasher.majfltPerSec / sys.pgmajfaultPerSec) * 2);
   expect(r.nodeInfo?.pageCluster).toBe(Number(readFileSync('/proc/sys/vm/page-cluster', 'utf8').trim()));
 }
