@@ -1,5 +1,6 @@
 import type { CaptureFacts, ProcDetail, RankFacts } from '../model/facts.js';
 import type { Analysis, CaptureSummary, ProcessRank, Reconciliation, SwappedMapping, Verdict } from '../model/verdict.js';
+import { hotRegions } from './hot-regions.js';
 import { classifyMapping } from './mapping-kind.js';
 import { DEFAULT_ALERT_THRESHOLD_PER_SEC, rankProcesses, systemMemory } from './rank.js';
 import { resolveSamples, type Resolution } from './resolve.js';
@@ -49,6 +50,11 @@ export function analyze(input: AnalyzeInput): { analysis: Analysis; verdict: Ver
     capture: captureSummary(capture, resolution),
     ...(swapped ? { swapped } : {}),
   };
+  // Where in the file: for the file that a file verdict would name (the top file-backed file).
+  const topFile = resolution.files.find((f) => f.kind === 'file-data' || f.kind === 'file-code');
+  const offsets = topFile ? resolution.fileOffsets.get(`${topFile.kind}\0${topFile.path}`) : undefined;
+  const hot = topFile && offsets ? hotRegions(topFile.path, offsets.offsets, offsets.extentBytes, rank.node.pageSize) : null;
+  if (hot) analysis.hotRegions = hot;
   const reconciliation = reconcile(processes, capture);
   if (reconciliation) analysis.reconciliation = reconciliation;
   const windowSeconds =

@@ -156,6 +156,25 @@ export const reconciliationSchema = z.object({
 });
 export type Reconciliation = z.infer<typeof reconciliationSchema>;
 
+/** Where in the verdict's file (mmap-read, code-reread) the faults land, by file offset. */
+export const hotRegionsSchema = z.object({
+  path: z.string(),
+  /** Resolved faults in the file. */
+  faults: z.number().int(),
+  /** The extent of the file the processes map (largest mapping offset + length), in bytes. */
+  extentBytes: z.number(),
+  bucketBytes: z.number(),
+  /** Faults per bucket of bucketBytes from offset 0: the strip chart. */
+  buckets: z.array(z.number().int()),
+  /** The hottest ranges (adjacent hot buckets joined), most faults first, at most 5. */
+  ranges: z.array(z.object({ start: z.number(), end: z.number(), faults: z.number().int(), share: z.number() })),
+  /** Share of the file's faults in all hot ranges together, and their size. */
+  hotShare: z.number(),
+  hotBytes: z.number(),
+  hotRanges: z.number().int(),
+});
+export type HotRegions = z.infer<typeof hotRegionsSchema>;
+
 export const analysisSchema = z.object({
   processes: z.array(processRankSchema),
   mappings: z.array(mappingFaultsSchema),
@@ -170,6 +189,8 @@ export const analysisSchema = z.object({
   swapped: z.array(swappedMappingSchema).optional(),
   /** Per ranked process, majflt against the tracer's samples (exact major-fault tracers only). Absent otherwise. */
   reconciliation: z.array(reconciliationSchema).optional(),
+  /** For a file verdict: where in the top file the faults land. Absent otherwise, or with too few faults. */
+  hotRegions: hotRegionsSchema.optional(),
 });
 export type Analysis = z.infer<typeof analysisSchema>;
 

@@ -1,3 +1,4 @@
+import { fmtBytes, hotRegionsLine } from '../analysis/hot-regions.js';
 import { MAJORITY_SHARE, SHMEM_NOTE_SHARE } from '../analysis/verdict.js';
 import type { Tier } from '../model/facts.js';
 import type { TriageResult, Trigger } from '../model/triage.js';
@@ -144,6 +145,7 @@ export function reportView(r: TriageResult, reportUrl: string | null) {
     })),
     moreMappings: Math.max(0, (a?.mappings.length ?? 0) - 15),
     files: (a?.files ?? []).slice(0, 10),
+    hotRegions: hotRegionsView(v, a),
     system: a?.system ?? null,
     capture: a
       ? {
@@ -171,3 +173,14 @@ export function reportView(r: TriageResult, reportUrl: string | null) {
 }
 
 export type ReportView = ReturnType<typeof reportView>;
+
+/** Where in the file, for a verdict that names that file (mmap-read, code-reread); null otherwise. */
+export function hotRegionsView(v: TriageResult['verdict'], a: TriageResult['analysis']) {
+  const h = a?.hotRegions;
+  if (!h || v.path !== h.path || (v.kind !== 'mmap-read' && v.kind !== 'code-reread')) return null;
+  return {
+    path: h.path,
+    line: hotRegionsLine(h),
+    ranges: h.ranges.map((r) => ({ range: `${fmtBytes(r.start)}–${fmtBytes(r.end)}`, faults: r.faults, share: r.share })),
+  };
+}

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { majfltChart } from '../report/chart.js';
+import { hotRegionsChart, majfltChart } from '../report/chart.js';
 import { markdownToHtml, renderReportPage, withChart } from '../report/page.js';
 import type { Service } from '../service.js';
 import { triageIdPattern } from '../store/ids.js';
@@ -31,7 +31,7 @@ export const reportsRoutes: FastifyPluginAsync<{ service: Service }> = async (ap
       node: triage.node,
       status: triage.status,
       verdictKind: triage.verdict?.kind ?? triage.status,
-      body: withChart(markdownToHtml(report.markdown), analysis ? majfltChart(analysis) : ''),
+      body: withChart(markdownToHtml(report.markdown), analysis ? majfltChart(analysis) + hotRegionsChart(analysis) : ''),
       markdownUrl: `${id}.md${signedQuery(token, id)}`,
       triageUrl: `../triages/${id}${signedQuery(token, id)}`,
       createdAt: triage.createdAt.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC'),

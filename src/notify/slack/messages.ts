@@ -1,3 +1,4 @@
+import { hotRegionsView } from '../../report/view.js';
 import type { Trigger, TriageResult } from '../../model/triage.js';
 import type { Tier } from '../../model/facts.js';
 import type { VerdictKind } from '../../model/verdict.js';
@@ -199,6 +200,8 @@ export function verdictView(input: VerdictInput) {
         : null,
     cause: causeSpec && causeShare > 0 ? { share: causeShare, text: causeSpec.text } : null,
     topMapping: top && kind !== 'quiet' && kind !== 'failed' ? { label: codeText(top.label), share: top.share } : null,
+    // Numbers and sizes only: no node text in this line.
+    hotRegions: v && a ? (hotRegionsView(v, a)?.line ?? null) : null,
     memory: sys
       ? {
           pswpinPerSec: sys.pswpinPerSec,
