@@ -247,12 +247,15 @@ pft_overlap_start() {
 
 # pft_rank_changes SNAPSHOT_FILE: `PID MAJFLT` of the processes whose majflt grew since the last call (or that
 # are new with some), most major faults first, in $PFT_DIR/faulting.new; the snapshot becomes the baseline.
+# Few processes: every fork counts on a node with thousands of processes.
 pft_rank_changes() {
-	# Fields after the comm's last ') ': majflt is the 10th, so the 11th of `PID rest`.
-	sed -n 's/^\([0-9][0-9]*\) .*) \(.*\)$/\1 \2/p' "$1" 2>/dev/null | cut -d ' ' -f 1,11 | grep -v ' 0$' |
-		sort >"$PFT_DIR/faulting.cur" 2>/dev/null
-	comm -13 "$PFT_DIR/faulting.prev" "$PFT_DIR/faulting.cur" 2>/dev/null | sort -k2,2nr >"$PFT_DIR/faulting.new"
-	mv -f "$PFT_DIR/faulting.cur" "$PFT_DIR/faulting.prev"
+	# One sed: PID and majflt (the 10th field after the comm's last ') '), only when majflt is not 0.
+	sed -n 's/^\([0-9][0-9]*\) .*) \([^ ]* \)\{9\}\([1-9][0-9]*\) .*/\1 \3/p' "$1" 2>/dev/null | sort >"$PFT_FCUR"
+	comm -13 "$PFT_FPREV" "$PFT_FCUR" 2>/dev/null | sort -k2,2nr >"$PFT_DIR/faulting.new"
+	# The two files swap roles, without a fork.
+	rc_t=$PFT_FPREV
+	PFT_FPREV=$PFT_FCUR
+	PFT_FCUR=$rc_t
 }
 
 # pft_overlap_faulting: read the details of this second's faulting processes (faulting.new; at most
@@ -331,7 +334,11 @@ pft_step_rank() {
 	# faulted in the first second (the others' counters are spread over the gap by the bot). Needs a
 	# temporary directory to compare snapshots; without one every snapshot is whole.
 	rk_cheap=
-	if pft_tmpdir && : >"$PFT_DIR/faulting.prev" 2>/dev/null; then rk_cheap=1; fi
+	if pft_tmpdir && : >"$PFT_DIR/faulting.a" 2>/dev/null; then
+		rk_cheap=1
+		PFT_FPREV=$PFT_DIR/faulting.a
+		PFT_FCUR=$PFT_DIR/faulting.b
+	fi
 	rk_i=0
 	while :; do
 		# The next second starts now, so that the snapshots stay one second apart however long one takes.
@@ -347,9 +354,8 @@ pft_step_rank() {
 		# is always kept, and the output halves.
 		if [ "$rk_whole" = 1 ]; then
 			pft_mark "snap i=$rk_i uptime=${rd_v%% *}"
-			if [ -n "$rk_cheap" ]; then
-				head -v -c 4096 /proc/[0-9]*/stat 2>/dev/null | cut -d ' ' -f 1-28 >"$PFT_DIR/snap"
-				cat "$PFT_DIR/snap"
+			if [ -n "$rk_cheap" ] && { [ "$rk_i" -le 1 ] || [ -n "$PFT_OVERLAP" ]; } && [ "$rk_i" -lt "$rk_s" ]; then
+				head -v -c 4096 /proc/[0-9]*/stat 2>/dev/null | cut -d ' ' -f 1-28 | tee "$PFT_DIR/snap"
 			else
 				head -v -c 4096 /proc/[0-9]*/stat 2>/dev/null | cut -d ' ' -f 1-28
 			fi
@@ -357,8 +363,13 @@ pft_step_rank() {
 			pft_mark "snap i=$rk_i uptime=${rd_v%% *} part=1"
 			: >"$PFT_DIR/snap"
 			# head with no file would read stdin: nothing to read when nothing faulted.
-			[ -n "$PFT_RANK_STAT" ] && head -v -c 4096 $PFT_RANK_STAT 2>/dev/null | cut -d ' ' -f 1-28 >"$PFT_DIR/snap"
-			cat "$PFT_DIR/snap"
+			if [ -n "$PFT_RANK_STAT" ]; then
+				if [ -n "$PFT_OVERLAP" ]; then
+					head -v -c 4096 $PFT_RANK_STAT 2>/dev/null | cut -d ' ' -f 1-28 | tee "$PFT_DIR/snap"
+				else
+					head -v -c 4096 $PFT_RANK_STAT 2>/dev/null | cut -d ' ' -f 1-28
+				fi
+			fi
 		fi
 		# Per-process swap growth: VmSwap (anonymous memory in swap; not shmem), read at the first and the
 		# last snapshot only: every status file is costly at thousands of processes. Only non-zero lines,
@@ -374,7 +385,7 @@ pft_step_rank() {
 			pft_mark "counters i=$rk_i swap=0 part=1"
 			grep -H -E '^(read_bytes:|pgmajfault |pswpin |pswpout )' /proc/vmstat $PFT_RANK_IO 2>/dev/null
 		fi
-		if [ -n "$rk_cheap" ] && [ "$rk_i" -lt "$rk_s" ]; then
+		if [ -n "$rk_cheap" ] && [ "$rk_i" -lt "$rk_s" ] && { [ "$rk_i" -le 1 ] || [ -n "$PFT_OVERLAP" ]; }; then
 			# The first snapshot is the baseline; from the second on, who faulted in the last second. The
 			# second snapshot picks the processes read until the last; overlapped, their maps are read now,
 			# while they run.
