@@ -149,7 +149,8 @@ describe('failure behaviour over a real sshd', () => {
     // A loaded node: every command takes a second to start. With a 2 + 3 s window and 1 s of slack, the
     // 6 s deadline passes during the capture.
     const sshd = await startSshd({ extraConfig: ['ForceCommand /bin/sh -c \'sleep 1; exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\''] });
-    const b = await bot(sshd, { playbook: { sampleSeconds: 2, captureSeconds: 3, deadlineSlackSeconds: 1 } });
+    // Sequential, so that the capture is a step of its own after the rank.
+    const b = await bot(sshd, { playbook: { sampleSeconds: 2, captureSeconds: 3, deadlineSlackSeconds: 1, mode: 'sequential' } });
     const watch = watchNode(sshd.pid);
     const t0 = Date.now();
     const t = await b.triage();
