@@ -117,7 +117,8 @@ function sessionSshdOf(sshd: Sshd, pid: number): number {
 describe('failure behaviour over a real sshd', () => {
   it('the SSH connection drops during capture: failed (connection_lost)', async () => {
     const sshd = await startSshd();
-    const b = await bot(sshd);
+    // Sequential: the capture is a step (and an SSH channel) of its own.
+    const b = await bot(sshd, { playbook: { mode: 'sequential' } });
     const watch = watchNode(sshd.pid);
     const running = b.triage();
     const capture = await waitFor('the capture step on the node', () => stepPid(sshd, /sh -s -- capture [0-9a-f]{32} /), 20_000);
@@ -195,7 +196,8 @@ describe('failure behaviour over a real sshd', () => {
 
   it('the faulting process exits during the capture: a degraded verdict that says so', async () => {
     const sshd = await startSshd();
-    const b = await bot(sshd, { playbook: { sampleSeconds: 2, captureSeconds: 4 } });
+    // Sequential: the capture traces the ranked pids, and says which of them exited during it.
+    const b = await bot(sshd, { playbook: { sampleSeconds: 2, captureSeconds: 4, mode: 'sequential' } });
     const gen = await startFileReader({ sizeMb: 64 });
     cleanups.push(() => gen.stop());
     await waitForMajorFaults(gen.pid, 200);
