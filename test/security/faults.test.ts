@@ -4,6 +4,7 @@
  * (step, perf, temp dir) is left on the node. One test at a time: they share this kernel with other tests, so
  * "nothing left" is checked for this triage's own sessions (node-watch.ts), not machine-wide.
  */
+import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -185,6 +186,12 @@ describe('failure behaviour over a real sshd', () => {
 
   it('the output floods past playbook.maxOutputBytes: failed (output_too_large), memory bounded, node clean', async () => {
     const sshd = await startSshd();
+    // The rank reads the whole process table at three snapshots: enough processes that those pass the cap
+    // whatever else runs on this machine (600 stat lines of ~120 bytes each, three times, against 64 KiB).
+    const crowd = Array.from({ length: 600 }, () => spawn('sleep', ['300'], { stdio: 'ignore' }));
+    cleanups.push(async () => {
+      for (const c of crowd) c.kill();
+    });
     const b = await bot(sshd, { playbook: { sampleSeconds: 6, maxOutputBytes: 64 * 1024 } });
     const watch = watchNode(sshd.pid);
     const t = await b.triage();
