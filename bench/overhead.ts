@@ -1,6 +1,6 @@
 /**
  * 5. End-to-end overhead: how much longer a triage (triageNode, the engine the bot and the CLI run) takes than
- * its configured sample + capture windows, locally and over SSH (a real sshd on loopback), on a quiet node and
+ * its configured sample + capture windows (playbook.mode sequential), locally and over SSH (a real sshd on loopback), on a quiet node and
  * with the file-reading generator running. Median of several runs, local and SSH interleaved.
  *
  * Then a breakdown of where the time goes, on the local node with the generator: the product's own runner and
@@ -111,7 +111,9 @@ export async function run(opts: BenchOptions): Promise<Section> {
   let sshd: Sshd | undefined;
   try {
     sshd = await startSshd({ logLevel: 'ERROR' });
-    const setups = { local: localConfig(windows), ssh: sshConfig(sshd, { playbook: windows }) };
+    // Sequential mode, whose overhead is beyond the sum of its two windows (time to verdict in both modes: verdict.ts).
+    const sequential = { ...windows, mode: 'sequential' as const };
+    const setups = { local: localConfig(sequential), ssh: sshConfig(sshd, { playbook: sequential }) };
     for (const load of ['quiet', 'generator'] as const) {
       const gen = load === 'generator' ? await startFileReader({ sizeMb: 64 }) : undefined;
       try {

@@ -27,13 +27,10 @@ function commandOf(tool: Tool, seconds: number): { argv: string[]; input?: strin
 async function rankPieces(): Promise<Record<string, number>> {
   const reps = 10;
   const loop = (cmd: string): string[] => ['sh', '-c', `i=0; while [ $i -lt ${reps} ]; do ${cmd}; i=$((i+1)); done; true`];
-  const perf = await timeCommand(['sh', '-c', 'd=$(mktemp -d); perf record -N -B --no-bpf-event --synth=no -e major-faults -c 1 -d -a -o "$d/t.data" -- sleep 0.1 >/dev/null 2>&1; rm -rf "$d"']);
   const stat = await timeCommand(loop("head -v -c 4096 /proc/[0-9]*/stat 2>/dev/null | cut -d ' ' -f 1-28 >/dev/null"));
   const io = await timeCommand(loop("grep -H -E '^(read_bytes:|pgmajfault |pswpin |pswpout )' /proc/vmstat /proc/[0-9]*/io >/dev/null 2>&1"));
   const status = await timeCommand(loop("grep -H -E '^VmSwap:[[:space:]]*[1-9]' /proc/[0-9]*/status >/dev/null 2>&1"));
   return {
-    perfCheckCpuS: perf.cpuS,
-    perfCheckWallS: perf.wallS,
     snapshotStatCpuS: round(stat.cpuS / reps, 4),
     snapshotIoCpuS: round(io.cpuS / reps, 4),
     snapshotVmSwapCpuS: round(status.cpuS / reps, 4),
@@ -81,14 +78,8 @@ export async function run(opts: BenchOptions): Promise<Section> {
   const ratio = rankCpu / cheaper.cpu;
   const snapshotCpu = (pieces.snapshotStatCpuS ?? 0) + (pieces.snapshotIoCpuS ?? 0) + (pieces.snapshotVmSwapCpuS ?? 0);
   notes.push(
-    `rank CPU, piece by piece (each timed alone): perf trial (perf-check) ${pieces.perfCheckCpuS?.toFixed(2)} s CPU / ${pieces.perfCheckWallS?.toFixed(2)} s wall; ` +
-      `one snapshot ${snapshotCpu.toFixed(3)} s CPU (stat ${pieces.snapshotStatCpuS}, io ${pieces.snapshotIoCpuS}, VmSwap from status ${pieces.snapshotVmSwapCpuS}) × ${seconds + 1} snapshots`,
-  );
-
-  const withoutTrial = rankCpu - (pieces.perfCheckCpuS ?? 0);
-  notes.push(
-    `without its perf trial the rank step would use about ${withoutTrial.toFixed(2)} s CPU (ratio ${(withoutTrial / cheaper.cpu).toFixed(2)}); ` +
-      `reading VmSwap only in the first and last snapshot (rank.ts uses only those two) would save about ${((pieces.snapshotVmSwapCpuS ?? 0) * (seconds - 1)).toFixed(2)} s more`,
+    `rank CPU, piece by piece (each timed alone): one whole snapshot ${snapshotCpu.toFixed(3)} s CPU (stat ${pieces.snapshotStatCpuS}, io ${pieces.snapshotIoCpuS}, VmSwap from status ${pieces.snapshotVmSwapCpuS}); ` +
+      `the rank reads the whole table at 3 of its ${seconds + 1} snapshots (first, second, last; VmSwap at the first and last) and only the processes that faulted in the first second at the others`,
   );
 
   const label = `${seconds} s, ${extra.toLocaleString('en-US')} extra idle processes`;

@@ -9,11 +9,19 @@
  */
 import type { Config, NodeConfig } from './config/schema.js';
 import { asTriageError, TriageError } from './errors.js';
-import type { CaptureFacts, RankFacts } from './model/facts.js';
+import type { CaptureFacts, RankFacts, Tier, TierRequest } from './model/facts.js';
 import type { StepName, StepTiming, TriageResult, Trigger } from './model/triage.js';
 import { connectorFor } from './remote/connect.js';
 import type { Connector, NodeSession, StepOutput } from './remote/session.js';
-import { captureArgs, captureTimeoutSeconds, newNonce, playbookScript, rankArgs, rankTimeoutSeconds } from './playbook/steps.js';
+import {
+  captureArgs,
+  captureTimeoutSeconds,
+  newNonce,
+  overlappedRankTimeoutSeconds,
+  playbookScript,
+  rankArgs,
+  rankTimeoutSeconds,
+} from './playbook/steps.js';
 import { parseCapture, parseRank, tracerUnavailable } from './playbook/parse.js';
 import { rankProcesses } from './analysis/rank.js';
 import { analyze } from './analysis/analyze.js';
@@ -38,6 +46,17 @@ export interface TriageOptions {
    * verdict, which Slack and the report show, carries only the failure's own message.
    */
   log?: Log;
+}
+
+/**
+ * The tracer that last recorded on each node (by node name), so that an overlapped capture starts the one that
+ * works instead of trying each in turn inside the window. Forgotten when it fails; `auto` then finds another.
+ */
+const tracerThatWorked = new Map<string, Tier>();
+
+/** For tests: forget what was learned about the nodes' tracers. */
+export function forgetNodeTracers(): void {
+  tracerThatWorked.clear();
 }
 
 export async function triageNode(config: Config, node: NodeConfig, trigger: Trigger, options: TriageOptions = {}): Promise<TriageResult> {
@@ -87,30 +106,62 @@ export async function triageNode(config: Config, node: NodeConfig, trigger: Trig
     progress({ step: 'connect' });
     session = await timed('connect', () => withDeadline(connector.open(node, { signal }), signal));
 
-    progress({ step: 'rank', seconds: sampleSeconds });
+    const overlapped = pb.mode === 'overlapped';
+    // A tracer learned on this node is asked for by name; `auto` (or the configured tier) otherwise.
+    const learned = pb.tracer === 'auto' ? tracerThatWorked.get(node.name) : undefined;
+    const overlapTier: TierRequest = learned ?? pb.tracer;
+    progress({ step: 'rank', seconds: overlapped ? Math.max(sampleSeconds, captureSeconds) : sampleSeconds });
     const rankNonce = newNonce();
-    rank = await timed('rank', async () =>
-      parseRank((await step('rank', rankArgs(rankNonce, sampleSeconds), rankTimeoutSeconds(sampleSeconds))).stdout, rankNonce),
-    );
+    let overlapCapture = null as CaptureFacts | null; // set inside the timed rank step
+    rank = await timed('rank', async () => {
+      if (!overlapped) {
+        return parseRank((await step('rank', rankArgs(rankNonce, sampleSeconds), rankTimeoutSeconds(sampleSeconds))).stdout, rankNonce);
+      }
+      const out = await step(
+        'rank',
+        rankArgs(rankNonce, sampleSeconds, { captureSeconds, tier: overlapTier }),
+        overlappedRankTimeoutSeconds(sampleSeconds, captureSeconds),
+      );
+      const { rankPart, capturePart } = splitOverlapped(out.stdout, rankNonce);
+      overlapCapture = capturePart === null ? null : parseCapture(capturePart, rankNonce);
+      return parseRank(rankPart, rankNonce);
+    });
 
-    // Trace only the processes that faulted; none faulting → system-wide, to catch short-lived ones.
-    const top = rankProcesses(rank, pb.topProcesses)
-      .filter((p) => p.majflt > 0)
-      .map((p) => p.pid);
-    progress({ step: 'capture', seconds: captureSeconds });
-    const captureNonce = newNonce();
-    const capture: CaptureFacts = await timed('capture', async () =>
-      parseCapture(
-        (await step('capture', captureArgs(captureNonce, captureSeconds, pb.tracer, top), captureTimeoutSeconds(captureSeconds))).stdout,
-        captureNonce,
-      ),
-    );
+    // Sequential, or the overlapped capture did not record (cut, or the learned tracer failed this time): trace
+    // only the processes that faulted; none faulting → system-wide, to catch short-lived ones.
+    let capture: CaptureFacts | null = overlapCapture;
+    if (capture !== null && learned !== undefined && capture.tier !== learned) {
+      tracerThatWorked.delete(node.name);
+      capture = null;
+    }
+    if (capture === null) {
+      const top = rankProcesses(rank, pb.topProcesses)
+        .filter((p) => p.majflt > 0)
+        .map((p) => p.pid);
+      progress({ step: 'capture', seconds: captureSeconds });
+      const captureNonce = newNonce();
+      capture = await timed('capture', async () =>
+        parseCapture(
+          (await step('capture', captureArgs(captureNonce, captureSeconds, pb.tracer, top), captureTimeoutSeconds(captureSeconds))).stdout,
+          captureNonce,
+        ),
+      );
+    }
+    if (capture.tier !== 'none') tracerThatWorked.set(node.name, capture.tier);
     const forcedMissing = tracerUnavailable(capture);
     if (forcedMissing) throw forcedMissing;
 
     progress({ step: 'resolve' });
     const { analysis, verdict } = await timed('resolve', () =>
-      analyze({ node: node.name, rank: rank!, capture, topProcesses: pb.topProcesses, sampleSeconds, captureSeconds }),
+      analyze({
+        node: node.name,
+        rank: rank!,
+        capture: capture!,
+        topProcesses: pb.topProcesses,
+        sampleSeconds,
+        captureSeconds,
+        overlapped: capture === overlapCapture,
+      }),
     );
     progress({ step: 'done' });
     return { ...base, finishedAt: new Date().toISOString(), timings, nodeInfo: rank.node, verdict, analysis };
@@ -126,6 +177,20 @@ export async function triageNode(config: Config, node: NodeConfig, trigger: Trig
   } finally {
     await session?.close().catch(() => {});
   }
+}
+
+/**
+ * An overlapped rank's output: the rank step's sections, then the capture step's (same nonce). capturePart is
+ * null when the capture's output is missing or cut (no end marker): the bot then runs the capture step itself.
+ */
+export function splitOverlapped(stdout: string, nonce: string): { rankPart: string; capturePart: string | null } {
+  const marker = `@@pft:${nonce} begin step=capture `;
+  const at = stdout.startsWith(marker) ? 0 : stdout.indexOf(`\n${marker}`);
+  if (at < 0) return { rankPart: stdout, capturePart: null };
+  const cut = at === 0 ? 0 : at + 1;
+  const capturePart = stdout.slice(cut);
+  const complete = capturePart.trimEnd().split('\n').at(-1)?.startsWith(`@@pft:${nonce} end step=capture `) ?? false;
+  return { rankPart: stdout.slice(0, cut), capturePart: complete ? capturePart : null };
 }
 
 function abortReason(external: AbortSignal | undefined, deadlineMs: number, err: unknown): TriageError {

@@ -1,5 +1,6 @@
 import type { CaptureFacts, ProcDetail, RankFacts } from '../model/facts.js';
-import type { Analysis, CaptureSummary, ProcessRank, SwappedMapping, Verdict } from '../model/verdict.js';
+import type { Analysis, CaptureSummary, ProcessRank, Reconciliation, SwappedMapping, Verdict } from '../model/verdict.js';
+import { hotRegions } from './hot-regions.js';
 import { classifyMapping } from './mapping-kind.js';
 import { ALERT_THRESHOLD_PER_SEC, SWAP_MEANINGFUL_KB } from '../model/limits.js';
 import { rankProcesses, systemMemory } from './rank.js';
@@ -22,6 +23,8 @@ export interface AnalyzeInput {
   /** The configured windows (playbook.sampleSeconds, captureSeconds), used to name the window in a quiet summary. */
   sampleSeconds?: number;
   captureSeconds?: number;
+  /** The capture ran during the sample window (playbook.mode overlapped): the window is the longer of the two. */
+  overlapped?: boolean;
 }
 
 export function analyze(input: AnalyzeInput): { analysis: Analysis; verdict: Verdict } {
@@ -48,11 +51,27 @@ export function analyze(input: AnalyzeInput): { analysis: Analysis; verdict: Ver
     capture: captureSummary(capture, resolution),
     ...(swapped ? { swapped } : {}),
   };
+  // Where in the file: for the file that a file verdict would name (the top file-backed file).
+  const topFile = resolution.files.find((f) => f.kind === 'file-data' || f.kind === 'file-code');
+  const offsets = topFile ? resolution.fileOffsets.get(`${topFile.kind}\0${topFile.path}`) : undefined;
+  const hot = topFile && offsets ? hotRegions(topFile.path, offsets.offsets, offsets.extentBytes, rank.node.pageSize) : null;
+  if (hot) analysis.hotRegions = hot;
+  const reconciliation = reconcile(processes, capture);
+  if (reconciliation) analysis.reconciliation = reconciliation;
   const windowSeconds =
-    input.sampleSeconds !== undefined && input.captureSeconds !== undefined ? input.sampleSeconds + input.captureSeconds : undefined;
+    input.sampleSeconds === undefined || input.captureSeconds === undefined
+      ? undefined
+      : input.overlapped
+        ? Math.max(input.sampleSeconds, input.captureSeconds)
+        : input.sampleSeconds + input.captureSeconds;
   return {
     analysis,
-    verdict: decideVerdict({ node: input.node, analysis, pageSize: rank.node.pageSize, ...(windowSeconds === undefined ? {} : { windowSeconds }) }),
+    verdict: decideVerdict({
+      node: input.node,
+      analysis,
+      pageSize: rank.node.pageSize,
+      ...(rank.node.pageCluster === undefined ? {} : { pageCluster: rank.node.pageCluster }),
+      ...(windowSeconds === undefined ? {} : { windowSeconds }) }),
   };
 }
 
@@ -63,6 +82,38 @@ export function analyze(input: AnalyzeInput): { analysis: Analysis; verdict: Ver
 function withDetail(p: ProcessRank, detail: ProcDetail | undefined): ProcessRank {
   if (!detail || detail.comm !== p.comm) return p;
   return { ...p, swapKb: detail.vmSwapKb ?? p.swapKb, who: whoOf(detail) };
+}
+
+/**
+ * A process whose samples cover less than this share of what the tracer caught of the other processes' faults is
+ * under-counted: relative, so that samples lost or cut alike for everyone do not flag anyone.
+ */
+export const UNDERCOUNT_COVERAGE = 0.5;
+
+/** Fewer major faults than this over the capture (the process's, or the others') cannot tell an under-count from jitter. */
+export const UNDERCOUNT_MIN_FAULTS = 100;
+
+/**
+ * Each ranked process's majflt over the capture window against the samples attributed to it. Only for tracers
+ * that record major faults alone (perf major-faults, bpftrace).
+ */
+function reconcile(processes: readonly ProcessRank[], capture: CaptureFacts): Reconciliation[] | null {
+  if ((capture.tier !== 'perf' && capture.tier !== 'bpftrace') || capture.seconds <= 0) return null;
+  const perPid = new Map<number, number>();
+  for (const s of capture.samples) if (s.major !== false) perPid.set(s.pid, (perPid.get(s.pid) ?? 0) + 1);
+  const rows = processes
+    .filter((p) => p.majflt > 0 && !(capture.pidsGone ?? []).includes(p.pid))
+    .map((p) => ({ pid: p.pid, comm: p.comm, majflt: p.majfltPerSec * capture.seconds, samples: perPid.get(p.pid) ?? 0 }));
+  const totalMajflt = rows.reduce((n, r) => n + r.majflt, 0);
+  const totalSamples = rows.reduce((n, r) => n + r.samples, 0);
+  return rows.map((r) => {
+    const coverage = r.majflt > 0 ? Math.min(1, r.samples / r.majflt) : 1;
+    const othersMajflt = totalMajflt - r.majflt;
+    const othersCoverage = othersMajflt > 0 ? Math.min(1, (totalSamples - r.samples) / othersMajflt) : null;
+    const undercounted =
+      othersCoverage !== null && r.majflt >= UNDERCOUNT_MIN_FAULTS && othersMajflt >= UNDERCOUNT_MIN_FAULTS && coverage < othersCoverage * UNDERCOUNT_COVERAGE;
+    return { ...r, majflt: Math.round(r.majflt), coverage, ...(othersCoverage === null ? {} : { othersCoverage }), undercounted };
+  });
 }
 
 /** Swapped-out mappings kept, largest first. */

@@ -29,6 +29,8 @@ export interface Resolution {
   byCause: Record<Cause, number>;
   /** Some counted samples may be minor faults (major === null). */
   minorIncluded: boolean;
+  /** Per file-backed file (`kind\0path`, as in files): each resolved fault's offset in the file, and the extent mapped. */
+  fileOffsets: Map<string, { offsets: number[]; extentBytes: number }>;
 }
 
 export interface ResolveOptions {
@@ -42,6 +44,8 @@ interface PidState {
   detail: ProcDetail | undefined;
   index: IntervalIndex | null;
   counts: Uint32Array;
+  /** File offsets of the faults per mapping index (file-backed mappings only). */
+  offsets: number[][];
   unresolved: number;
 }
 
@@ -61,6 +65,7 @@ export function resolveSamples(
         detail,
         index: maps.length > 0 ? buildIntervalIndex(maps) : null,
         counts: new Uint32Array(maps.length),
+        offsets: [],
         unresolved: 0,
       };
       pids.set(pid, st);
@@ -80,7 +85,11 @@ export function resolveSamples(
     else minorIncluded = true;
     const st = stateOf(s.pid);
     const i = st.index ? st.index.lookup(s.addr) : -1;
-    if (i >= 0) st.counts[i]!++;
+    if (i >= 0) {
+      st.counts[i]!++;
+      const m = st.detail!.maps[i]!;
+      if (m.inode !== 0 && m.path.startsWith('/')) (st.offsets[i] ??= []).push(s.addr - m.start + m.offset);
+    }
     else {
       st.unresolved++;
       unresolved++;
@@ -131,6 +140,26 @@ export function resolveSamples(
   }
   mappings.sort((a, b) => b.faults - a.faults || a.pid - b.pid || a.start - b.start);
 
+  const fileOffsets = new Map<string, { offsets: number[]; extentBytes: number }>();
+  for (const st of pids.values()) {
+    const maps = st.detail?.maps ?? [];
+    st.offsets.forEach((offs, i) => {
+      const m = maps[i]!;
+      const c = classifyMapping(m, tmpfsMounts);
+      if ((c.kind !== 'file-data' && c.kind !== 'file-code') || c.path === null) return;
+      const key = `${c.kind}\0${c.path}`;
+      const f = fileOffsets.get(key) ?? { offsets: [], extentBytes: 0 };
+      for (const o of offs) f.offsets.push(o);
+      fileOffsets.set(key, f);
+    });
+    // The extent mapped: every mapping of the file counts, faulting or not.
+    for (const m of maps) {
+      const c = classifyMapping(m, tmpfsMounts);
+      const f = c.path === null ? undefined : fileOffsets.get(`${c.kind}\0${c.path}`);
+      if (f) f.extentBytes = Math.max(f.extentBytes, m.offset + (m.end - m.start));
+    }
+  }
+
   const byFile = new Map<string, FileFaults>();
   for (const m of mappings) {
     if (m.path === null) continue;
@@ -157,5 +186,6 @@ export function resolveSamples(
     unresolvedNoMaps,
     byCause,
     minorIncluded,
+    fileOffsets,
   };
 }

@@ -39,6 +39,8 @@ export interface VerdictInput {
   analysis: Analysis;
   /** The node's page size in bytes (NodeInfo.pageSize), to compare read_bytes with faults. */
   pageSize?: number;
+  /** vm.page-cluster (NodeInfo.pageCluster): swap readahead reads up to 2^pageCluster pages per swap-in fault. */
+  pageCluster?: number;
   /** Length of the whole observed window (sample + capture) for the quiet summary; measured spans otherwise. */
   windowSeconds?: number;
 }
@@ -95,17 +97,48 @@ export function decideVerdict(input: VerdictInput): Verdict {
 
   if (cap.pidsGone?.length) notes.push(`exited before the capture: pid ${cap.pidsGone.join(', ')}`);
   if (cap.pidsExited?.length) notes.push(`exited during the capture: pid ${cap.pidsExited.join(', ')} (its faults after that were not recorded)`);
-  if (sys.pgmajfaultPerSec < sys.alertThresholdPerSec) {
-    notes.push(`${fmt(sys.pgmajfaultPerSec)} major faults/s during the window, below the alert threshold of ${fmt(sys.alertThresholdPerSec)}/s`);
+  const rate = headlineRate(analysis);
+  if (rate.perSec < sys.alertThresholdPerSec) {
+    notes.push(`${fmt(rate.perSec)} major faults/s during the ${rate.window} window, below the alert threshold of ${fmt(sys.alertThresholdPerSec)}/s`);
+  }
+  const windows = windowsNote(analysis);
+  if (windows) notes.push(windows);
+
+  for (const r of analysis.reconciliation ?? []) {
+    if (!r.undercounted) continue;
+    notes.push(
+      `pid ${r.pid} (${r.comm}) took about ${fmt(r.majflt)} major faults (majflt) in the capture window but ${cap.tier} recorded ${fmt(r.samples)} ` +
+        `(${pct(r.coverage)}, against ${pct(r.othersCoverage ?? 1)} for the other processes): ` +
+        'faults the kernel takes on its behalf (madvise MADV_POPULATE_READ, direct I/O into a mapping, /proc/PID/mem) count in majflt but fire no perf event, so its share is under-counted',
+    );
   }
 
   if (cap.tier === 'none' || cap.resolved === 0) {
     if (cap.tier !== 'none') {
-      notes.push(cap.samples === 0 ? `${cap.tier} recorded no major faults: decided from /proc evidence` : `none of the ${fmt(cap.samples)} samples resolved to a mapping: decided from /proc evidence`);
+      notes.push(
+        cap.samples === 0
+          ? `${cap.tier} recorded no major faults while the node counted ${fmt(cap.majfltDelta)} in the ${fmt(cap.seconds)} s capture window: decided from /proc evidence`
+          : `none of the ${fmt(cap.samples)} samples resolved to a mapping: decided from /proc evidence`,
+      );
     }
     return exitedDuringCapture({ ...base, ...fromProcEvidence(input, notes), notes }, cap.pidsExited);
   }
   return exitedDuringCapture({ ...base, ...fromAddresses(input, notes, minorIncluded), notes }, cap.pidsExited);
+}
+
+/**
+ * When the two windows disagree on whether the node was quiet, say what each counted, so that a headline rate
+ * from one window is never read against the other window's samples.
+ */
+function windowsNote({ system: sys, capture: cap }: Analysis): string | null {
+  const capturePerSec = cap.seconds > 0 ? cap.majfltDelta / cap.seconds : 0;
+  if (cap.seconds <= 0 || (sys.pgmajfaultPerSec < QUIET_MAX_PER_SEC) === (capturePerSec < QUIET_MAX_PER_SEC)) return null;
+  const sampleSpan = sys.windowSeconds === undefined ? '' : ` ${fmt(sys.windowSeconds)} s`;
+  return (
+    `${fmt(sys.pgmajfaultPerSec)} major faults/s in the${sampleSpan} sample window, ` +
+    `${fmt(cap.majfltDelta)} major faults (${fmt(capturePerSec)}/s) in the ${fmt(cap.seconds)} s capture window, ` +
+    `${fmt(cap.majorSamples)} of them recorded by the tracer`
+  );
 }
 
 /** A culprit that exited mid-capture was seen for part of the window only: one step less confident. */
@@ -126,7 +159,8 @@ function isQuiet({ system: sys, capture: cap }: Analysis): boolean {
 
 type Decision = Pick<Verdict, 'kind' | 'summary' | 'pid' | 'comm' | 'path' | 'confidence'>;
 
-function fromAddresses({ node, analysis }: VerdictInput, notes: string[], minorIncluded: boolean): Decision {
+function fromAddresses(input: VerdictInput, notes: string[], minorIncluded: boolean): Decision {
+  const { node, analysis } = input;
   const { capture: cap, shares } = analysis;
   const causes = (['swap', 'file', 'code', 'other'] as const)
     .map((cause) => ({ cause, share: shares[cause] }))
@@ -163,7 +197,7 @@ function fromAddresses({ node, analysis }: VerdictInput, notes: string[], minorI
     notes.push(`${fmt(unresolved)} of ${fmt(cap.samples)} samples unresolved (process exited or its maps were read too late)`);
     if (unresolved / cap.samples > MAX_UNRESOLVED_SHARE) level--;
   }
-  const contradiction = crossCheck(kind, analysis.system);
+  const contradiction = crossCheck(kind, analysis.system, readaheadPages(input.pageCluster));
   if (contradiction) {
     notes.push(contradiction);
     // With minor faults mixed in, /proc is the better witness of what the major ones were.
@@ -227,86 +261,195 @@ function topPid(rows: readonly MappingFaults[]): { pid: number; comm: string } {
   return best ?? { pid: -1, comm: '?' };
 }
 
-/** pswpin per major fault, capped at 1 (swap readahead can read more pages than faulted); 0 without swap. */
+/** vm.page-cluster's default (3): up to 8 pages read per swap-in fault. */
+export const DEFAULT_PAGE_CLUSTER = 3;
+
+/** The most pages one swap-in fault reads: the faulting page plus swap readahead. */
+export function readaheadPages(pageCluster: number | undefined): number {
+  return 2 ** Math.min(10, pageCluster ?? DEFAULT_PAGE_CLUSTER);
+}
+
+/**
+ * pswpin counts pages read from swap, readahead included, not faults: a swap-in fault reads one page and up to
+ * `readahead - 1` more. So the node's swap-in faults per second lie between pswpin / readahead and pswpin
+ * (capped by the node's major faults); 0 without swap.
+ */
+export function swapInFaultBounds(sys: SystemMemory, readahead: number): { min: number; max: number } {
+  if (sys.swapTotalKb === 0 || sys.pgmajfaultPerSec <= 0) return { min: 0, max: 0 };
+  const max = Math.min(sys.pgmajfaultPerSec, sys.pswpinPerSec);
+  return { min: Math.min(max, sys.pswpinPerSec / readahead), max };
+}
+
+/** pswpin per major fault, capped at 1: the most the swap-ins can be of the node's major faults. */
 function swapRatio(sys: SystemMemory): number {
   if (sys.swapTotalKb === 0 || sys.pgmajfaultPerSec <= 0) return 0;
   return Math.min(1, sys.pswpinPerSec / sys.pgmajfaultPerSec);
 }
 
-/** Does /proc contradict what the addresses say? */
-function crossCheck(kind: VerdictKind, sys: SystemMemory): string | null {
-  const ratio = swapRatio(sys);
+/**
+ * Does /proc contradict what the addresses say? Only where pswpin, counted in pages, still proves it: too few
+ * pages read from swap for a swap verdict, or so many that even at full readahead most faults were swap-ins.
+ */
+function crossCheck(kind: VerdictKind, sys: SystemMemory, readahead: number): string | null {
   if (sys.pgmajfaultPerSec < QUIET_MAX_PER_SEC) return null;
-  if (kind === 'swap-thrash' && ratio < PSWPIN_NEGLIGIBLE_SHARE) {
+  if (kind === 'swap-thrash' && swapRatio(sys) < PSWPIN_NEGLIGIBLE_SHARE) {
     const why = sys.swapTotalKb === 0 ? 'the node has no swap' : `pswpin is only ${fmt(sys.pswpinPerSec)}/s (zswap hits do not count there)`;
     return `${why} against ${fmt(sys.pgmajfaultPerSec)} major faults/s: not all of these faults may be swap-ins`;
   }
-  if ((kind === 'mmap-read' || kind === 'code-reread') && ratio >= MAJORITY_SHARE) {
-    return `pswpin ${fmt(sys.pswpinPerSec)}/s accounts for ${pct(ratio)} of the node's major faults, which points at swap rather than file reads`;
+  const { min } = swapInFaultBounds(sys, readahead);
+  if ((kind === 'mmap-read' || kind === 'code-reread') && min / sys.pgmajfaultPerSec >= MAJORITY_SHARE) {
+    return `pswpin ${fmt(sys.pswpinPerSec)} pages/s means at least ${fmt(min)} swap-in faults/s even at ${readahead} pages per fault, ${pct(min / sys.pgmajfaultPerSec)} of the node's major faults: some faults the tracer missed were swap-ins`;
   }
   return null;
 }
 
-/** Tier none, or no address resolved: decide from vmstat and the ranking alone, with low confidence. */
-function fromProcEvidence({ node, analysis, pageSize = 4096 }: VerdictInput, notes: string[]): Decision {
+/** What one faulting process's own /proc evidence says its major faults are. */
+export type ProcessEvidence = 'swap' | 'file' | 'unknown';
+
+export interface ClassifiedProcess {
+  process: ProcessRank;
+  evidence: ProcessEvidence;
+  /** The evidence in words, for a note. */
+  why: string;
+}
+
+/**
+ * Per process, from its own counters: memory in swap (VmSwap, or smaps Swap with shared memory) means its major
+ * faults can be swap-ins, and its disk reads then include them (swap-ins count in read_bytes, readahead too);
+ * nothing in swap and disk reads that match its faults mean file reads. Anything else is unknown.
+ */
+export function classifyProcess(p: ProcessRank, analysis: Analysis, pageSize: number, swapInsMaxPerSec: number): ClassifiedProcess {
+  const swapKb = swapOf(p, analysis);
+  const reads = p.readBytesPerSec;
+  const readsExplain = reads !== null && reads >= p.majfltPerSec * pageSize * READ_EXPLAINS_FACTOR;
+  const readWords = reads === null ? 'disk reads unknown' : `reads ${fmtBytes(reads)}/s from disk`;
+  const head = `pid ${p.pid} (${p.comm}) ${fmt(p.majfltPerSec)} major faults/s, ${readWords}`;
+  if (swapKb >= SWAP_MEANINGFUL_KB) {
+    const growth = p.swapGrowthKb ? `, ${p.swapGrowthKb > 0 ? 'up' : 'down'} ${fmtKb(Math.abs(p.swapGrowthKb))}` : '';
+    return { process: p, evidence: 'swap', why: `${head}, ${fmtKb(swapKb)} in swap${growth}: swap-ins` };
+  }
+  const swapKnown = p.swapKb !== null;
+  if (swapKnown && readsExplain) return { process: p, evidence: 'file', why: `${head}, nothing in swap: file reads` };
+  if (readsExplain && swapInsMaxPerSec < p.majfltPerSec * PSWPIN_NEGLIGIBLE_SHARE) {
+    return { process: p, evidence: 'file', why: `${head}, and the node reads almost nothing from swap: file reads` };
+  }
+  return { process: p, evidence: 'unknown', why: `${head}, ${swapKnown ? 'nothing in swap' : 'swap unknown'}: cannot tell` };
+}
+
+const sumRates = (xs: readonly ClassifiedProcess[]): number => xs.reduce((n, c) => n + c.process.majfltPerSec, 0);
+
+/**
+ * Tier none, or no address resolved: decide from each faulting process's own evidence (its majflt rate, what
+ * it has in swap, its disk reads), with low confidence. pswpin is pages, readahead included, so it bounds the
+ * node's swap-in faults rather than counting them; it decides alone only when no process's evidence does.
+ */
+function fromProcEvidence(input: VerdictInput, notes: string[]): Decision {
+  const { node, analysis, pageSize = 4096 } = input;
   const sys = analysis.system;
-  const ratio = swapRatio(sys);
-  const top: ProcessRank | null = analysis.processes.find((p) => p.majfltPerSec > 0) ?? null;
-  const who = top ? { pid: top.pid, comm: top.comm } : { pid: null, comm: null };
-  const swapSeen = `pswpin ${fmt(sys.pswpinPerSec)}/s against ${fmt(sys.pgmajfaultPerSec)} major faults/s`;
+  const readahead = readaheadPages(input.pageCluster);
+  const faulting = analysis.processes.filter((p) => p.majfltPerSec > 0);
+  const top: ProcessRank | null = faulting[0] ?? null;
+  const bounds = swapInFaultBounds(sys, readahead);
+  // Processes with a stray fault or two are not evidence worth a note.
+  const noteworthy = (c: ClassifiedProcess): boolean => c.process.majfltPerSec >= Math.max(1, (top?.majfltPerSec ?? 0) * 0.01);
+  const classified = faulting.map((p) => classifyProcess(p, analysis, pageSize, bounds.max));
+  const swapping = classified.filter((c) => c.evidence === 'swap');
+  const reading = classified.filter((c) => c.evidence === 'file');
+  const unknown = classified.filter((c) => c.evidence === 'unknown');
+  const swapSeen =
+    sys.swapTotalKb === 0
+      ? 'the node has no swap'
+      : `pswpin ${fmt(sys.pswpinPerSec)} pages/s (readahead included, up to ${readahead} per fault): ${fmt(bounds.min)}–${fmt(bounds.max)} of the ${fmt(sys.pgmajfaultPerSec)} major faults/s are swap-ins`;
 
-  if (ratio >= MAJORITY_SHARE) {
-    notes.push(`${swapSeen} (${pct(ratio)})`);
-    // The swap-ins belong to a process with memory in swap: the top faulter, unless it has none and another
-    // faulting process does (then the top one's faults are likely file reads, the other's the swap-ins).
-    const faulting = analysis.processes.filter((p) => p.majfltPerSec > 0);
-    const swapping = faulting.filter((p) => swapOf(p, analysis) >= SWAP_MEANINGFUL_KB);
-    const culprit = top && swapOf(top, analysis) < SWAP_MEANINGFUL_KB && swapping[0] ? swapping[0] : top;
-    if (culprit && culprit !== top && top) {
-      notes.push(`pid ${top.pid} (${top.comm}) faults more but has nothing in swap; pid ${culprit.pid} (${culprit.comm}) has`);
-    }
-    if (culprit) swapNotes(culprit, analysis, notes);
-    notes.push('without fault addresses, which of its mappings fault is unknown');
-    presenceNote(analysis.processes, culprit?.pid ?? null, notes);
-    return {
-      kind: 'swap-thrash',
-      summary: culprit ? `swap thrash in pid ${culprit.pid} (${culprit.comm})` : `swap thrash on ${node}`,
-      pid: culprit?.pid ?? null,
-      comm: culprit?.comm ?? null,
-      path: null,
-      confidence: 'low',
+  // Unknown processes' faults are not swap-ins when the swap-in pages left after the swapping processes (each
+  // swap-in fault reads at least one page) cannot cover a meaningful part of them.
+  const pagesLeft = Math.max(0, bounds.max - sumRates(swapping));
+  const unknownRate = sumRates(unknown);
+  const unknownNotSwap = unknownRate > 0 && pagesLeft < unknownRate * PSWPIN_NEGLIGIBLE_SHARE;
+
+  if (swapping.length + reading.length > 0) {
+    const total = sumRates(classified);
+    // Swap-in faults cannot outnumber the pages read from swap: the swapping processes' faults beyond pswpin
+    // are something else (or zswap hits, which pswpin does not count).
+    const swapShare = Math.min(sumRates(swapping), sys.swapTotalKb === 0 ? 0 : sys.pswpinPerSec) / total;
+    const fileShare = sumRates(reading) / total;
+    // The swap culprit's own evidence follows in swapNotes (VmSwap, shared memory): not twice.
+    const evidenceNotes = (except: ProcessRank | null = null): void => {
+      notes.push(swapSeen);
+      for (const c of classified.filter(noteworthy).slice(0, 3)) if (c.process !== except) notes.push(c.why);
     };
-  }
-
-  const reads = top?.readBytesPerSec ?? null;
-  if (top && ratio < PSWPIN_NEGLIGIBLE_SHARE && reads !== null && reads >= top.majfltPerSec * pageSize * READ_EXPLAINS_FACTOR) {
-    notes.push(`${swapSeen}; pid ${top.pid} reads ${fmtBytes(reads)}/s from disk`);
-    notes.push('without fault addresses the file is unknown, and program text read again looks the same from /proc');
-    if (sys.pgmajfaultPerSec > 0 && top.majfltPerSec / sys.pgmajfaultPerSec < MAJORITY_SHARE) {
-      notes.push(`pid ${top.pid} accounts for ${pct(top.majfltPerSec / sys.pgmajfaultPerSec)} of the node's major faults`);
+    if (swapShare >= MAJORITY_SHARE) {
+      const culprit = swapping[0]!.process;
+      evidenceNotes(culprit);
+      if (top && culprit !== top) notes.push(`pid ${top.pid} (${top.comm}) faults more but has nothing in swap; pid ${culprit.pid} (${culprit.comm}) has`);
+      swapNotes(culprit, analysis, notes);
+      notes.push('without fault addresses, which of its mappings fault is unknown');
+      presenceNote(analysis.processes, culprit.pid, notes);
+      return swapVerdict(culprit);
     }
+    if (fileShare >= MAJORITY_SHARE || (reading.length > 0 && swapping.length === 0 && unknownNotSwap)) {
+      const culprit = reading[0]!.process;
+      evidenceNotes();
+      notes.push('without fault addresses the file is unknown, and program text read again looks the same from /proc');
+      presenceNote(analysis.processes, culprit.pid, notes);
+      return { kind: 'mmap-read', summary: `mmap reads by pid ${culprit.pid} (${culprit.comm})`, pid: culprit.pid, comm: culprit.comm, path: null, confidence: 'low' };
+    }
+    if (swapping.length > 0 && reading.length > 0 && swapShare + fileShare >= MAJORITY_SHARE) {
+      const s = swapping[0]!.process;
+      const f = reading[0]!.process;
+      const first = s.majfltPerSec >= f.majfltPerSec ? s : f;
+      const parts = [`swap thrash in pid ${s.pid} (${s.comm})`, `mmap reads by pid ${f.pid} (${f.comm})`];
+      evidenceNotes();
+      notes.push(`no cause reaches ${pct(MAJORITY_SHARE)}: swap ${pct(swapShare)}, file reads ${pct(fileShare)}${unknownRate > 0 ? `, unknown ${pct(unknownRate / total)}` : ''}`);
+      return { kind: 'mixed', summary: first === s ? parts.join(' + ') : [...parts].reverse().join(' + '), pid: first.pid, comm: first.comm, path: null, confidence: 'low' };
+    }
+  } else if (top && swapRatio(sys) >= MAJORITY_SHARE) {
+    // No process's own evidence decides (its swap and disk reads unreadable): the node's counters alone. pswpin
+    // is then an upper bound on the swap-ins, which is all /proc has.
+    notes.push(`pswpin ${fmt(sys.pswpinPerSec)}/s against ${fmt(sys.pgmajfaultPerSec)} major faults/s (${pct(swapRatio(sys))}; pages, readahead included)`);
+    swapNotes(top, analysis, notes);
+    notes.push('without fault addresses, which of its mappings fault is unknown');
     presenceNote(analysis.processes, top.pid, notes);
-    return { kind: 'mmap-read', summary: `mmap reads by pid ${top.pid} (${top.comm})`, ...who, path: null, confidence: 'low' };
+    return swapVerdict(top);
   }
 
-  const seen = [`pswpin ${fmt(sys.pswpinPerSec)}/s`];
+  const seen = [`pswpin ${fmt(sys.pswpinPerSec)} pages/s`];
+  const reads = top?.readBytesPerSec ?? null;
   if (top) {
     seen.push(`top pid ${top.pid} (${top.comm}) ${fmt(top.majfltPerSec)}/s, disk read ${reads === null ? 'unknown' : `${fmtBytes(reads)}/s`}`);
   } else {
     seen.push('no process showed majflt growth');
   }
   if (top && swapOf(top, analysis) >= SWAP_MEANINGFUL_KB) swapNotes(top, analysis, notes);
+  for (const c of classified.filter(noteworthy).slice(0, 3)) notes.push(c.why);
   const missing = analysis.capture.tier === 'none' ? 'no fault addresses to tell swap-ins from file reads' : 'no fault address resolved to a mapping';
   notes.push(
-    `/proc cannot decide: swap needs pswpin ≥ ${pct(MAJORITY_SHARE)} of major faults, file reads need pswpin < ${pct(PSWPIN_NEGLIGIBLE_SHARE)} and disk reads to match`,
+    `/proc cannot decide: swap needs processes with memory in swap taking ${pct(MAJORITY_SHARE)} of the faults, file reads need processes with nothing in swap whose disk reads match their faults`,
   );
+  const rate = headlineRate(analysis);
   return {
     kind: 'inconclusive',
-    summary: `${fmt(sys.pgmajfaultPerSec)} major faults/s on ${node} (${seen.join('; ')}) but ${missing}`,
-    ...who,
+    summary: `${fmt(rate.perSec)} major faults/s on ${node} in the ${rate.window} window (${seen.join('; ')}) but ${missing}`,
+    ...(top ? { pid: top.pid, comm: top.comm } : { pid: null, comm: null }),
     path: null,
     confidence: 'low',
   };
+}
+
+function swapVerdict(p: ProcessRank): Decision {
+  return { kind: 'swap-thrash', summary: `swap thrash in pid ${p.pid} (${p.comm})`, pid: p.pid, comm: p.comm, path: null, confidence: 'low' };
+}
+
+/**
+ * The node's major-fault rate a headline states, and which window it is from: the busier of the sample window
+ * (vmstat over the rank) and the capture window (pgmajfault delta over the tracer's run), the one that made the
+ * verdict not quiet.
+ */
+export function headlineRate(analysis: Analysis): { perSec: number; window: 'sample' | 'capture' } {
+  const sample = analysis.system.pgmajfaultPerSec;
+  const cap = analysis.capture;
+  const capture = cap.seconds > 0 ? cap.majfltDelta / cap.seconds : 0;
+  return capture > sample ? { perSec: capture, window: 'capture' } : { perSec: sample, window: 'sample' };
 }
 
 /** kB a process has in swap: VmSwap, or smaps Swap (which adds shared memory) when that is larger. */

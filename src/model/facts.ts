@@ -21,6 +21,11 @@ export const nodeInfoSchema = z.object({
   /** Mount points of tmpfs/shmem filesystems: files there are swap-backed. */
   tmpfsMounts: z.array(z.string()),
   /**
+   * vm.page-cluster: swap readahead reads up to 2^pageCluster pages per swap-in fault, all counted in pswpin.
+   * Absent when unread (older playbook output).
+   */
+  pageCluster: z.number().int().nonnegative().optional(),
+  /**
    * Whether a 0.1 s `perf record -e major-faults -c 1 -d -a` trial worked on the node, and why not.
    * Absent when perf was not tried (facts built elsewhere than the playbook's probe/rank output).
    */

@@ -136,6 +136,45 @@ export const swappedMappingSchema = z.object({
 });
 export type SwappedMapping = z.infer<typeof swappedMappingSchema>;
 
+/**
+ * A ranked process's major faults (majflt, scaled to the capture window) against the samples the tracer
+ * attributed to it. Faults the kernel takes on a process's behalf (get_user_pages: madvise(MADV_POPULATE_READ),
+ * direct I/O into a mapping, /proc/PID/mem) count in majflt but fire no perf event.
+ */
+export const reconciliationSchema = z.object({
+  pid: z.number().int(),
+  comm: z.string(),
+  /** majflt over the capture window (its rate in the sample window × the capture's seconds). */
+  majflt: z.number(),
+  samples: z.number().int(),
+  /** samples / majflt, capped at 1. */
+  coverage: z.number(),
+  /** The same for the other ranked processes together; absent when there are none. */
+  othersCoverage: z.number().optional(),
+  /** Coverage below half the others' with enough faults to tell: the report says so. */
+  undercounted: z.boolean(),
+});
+export type Reconciliation = z.infer<typeof reconciliationSchema>;
+
+/** Where in the verdict's file (mmap-read, code-reread) the faults land, by file offset. */
+export const hotRegionsSchema = z.object({
+  path: z.string(),
+  /** Resolved faults in the file. */
+  faults: z.number().int(),
+  /** The extent of the file the processes map (largest mapping offset + length), in bytes. */
+  extentBytes: z.number(),
+  bucketBytes: z.number(),
+  /** Faults per bucket of bucketBytes from offset 0: the strip chart. */
+  buckets: z.array(z.number().int()),
+  /** The hottest ranges (adjacent hot buckets joined), most faults first, at most 5. */
+  ranges: z.array(z.object({ start: z.number(), end: z.number(), faults: z.number().int(), share: z.number() })),
+  /** Share of the file's faults in all hot ranges together, and their size. */
+  hotShare: z.number(),
+  hotBytes: z.number(),
+  hotRanges: z.number().int(),
+});
+export type HotRegions = z.infer<typeof hotRegionsSchema>;
+
 export const analysisSchema = z.object({
   processes: z.array(processRankSchema),
   mappings: z.array(mappingFaultsSchema),
@@ -148,6 +187,10 @@ export const analysisSchema = z.object({
    * Absent when smaps was not read; empty when nothing was in swap or smaps was unreadable.
    */
   swapped: z.array(swappedMappingSchema).optional(),
+  /** Per ranked process, majflt against the tracer's samples (exact major-fault tracers only). Absent otherwise. */
+  reconciliation: z.array(reconciliationSchema).optional(),
+  /** For a file verdict: where in the top file the faults land. Absent otherwise, or with too few faults. */
+  hotRegions: hotRegionsSchema.optional(),
 });
 export type Analysis = z.infer<typeof analysisSchema>;
 

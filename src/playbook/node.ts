@@ -47,6 +47,7 @@ export function parseNodeSection(s: Section): Omit<NodeInfo, 'perfMajorFaults'> 
     return v.startsWith('/') ? v : null;
   };
   const paranoid = kv.get('paranoid') ?? '';
+  const pageCluster = kv.get('pagecluster') ?? '';
   return {
     hostname: kv.get('hostname') ?? '',
     kernel: kv.get('kernel') ?? '',
@@ -56,6 +57,7 @@ export function parseNodeSection(s: Section): Omit<NodeInfo, 'perfMajorFaults'> 
     perfEventParanoid: paranoid === '' ? null : intField(paranoid, where('paranoid')),
     tools: { perf: tool('perf'), bpftrace: tool('bpftrace') },
     tmpfsMounts: tmpfs,
+    ...(pageCluster === '' ? {} : { pageCluster: intField(pageCluster, where('pagecluster')) }),
   };
 }
 

@@ -1,7 +1,7 @@
 # pagefault-triage playbook: ONE POSIX sh script, read from stdin.
 #
 #   [sudo -n] timeout -k 2 N sh -s -- probe   NONCE
-#   [sudo -n] timeout -k 2 N sh -s -- rank    NONCE SAMPLE_SECONDS
+#   [sudo -n] timeout -k 2 N sh -s -- rank    NONCE SAMPLE_SECONDS [CAPTURE_SECONDS TIER]
 #   [sudo -n] timeout -k 2 N sh -s -- capture NONCE CAPTURE_SECONDS TIER [PID...]
 #
 # Works with dash, bash and busybox sh; needs only coreutils/busybox-level tools (head, cut, grep, sed, tr,
@@ -16,8 +16,13 @@
 # was cut. Sections, in order:
 #   probe:   begin, node, perf-check, end
 #   rank:    begin, node, perf-check, meminfo, psi phase=start, then for i in 0..SAMPLE_SECONDS:
-#            snap i= uptime= (head -v dump of /proc/PID/stat), counters i= (grep -H of /proc/vmstat,
+#            snap i= uptime= (head -v dump of /proc/PID/stat; `part=1`: only the processes that faulted in the
+#            first second, for 1 < i < SAMPLE_SECONDS), counters i= (grep -H of /proc/vmstat,
 #            /proc/PID/io read_bytes and the non-zero VmSwap lines of /proc/PID/status), then psi phase=end, end
+#   rank with CAPTURE_SECONDS TIER (overlapped): the same, and a system-wide capture (as `capture NONCE
+#            CAPTURE_SECONDS TIER`, no pids) runs from the start of the rank window; each second the processes
+#            whose majflt grew are read (proc… when=during) while they run. After the rank's end marker comes the
+#            capture's whole output, begin step=capture … end step=capture.
 #   capture: begin, pid-gone*, then interleaved: proc + pstat/cmdline/status/user/cgroup/maps/smaps per given pid
 #            (when=during, read 0.5 s into the window) and attempt* (one per tier tried; `! ` lines are the
 #            tool's messages); then vmstat phase=start, tracer, samples (the tracer's own line format, named by
@@ -40,6 +45,7 @@ PFT_BPFTRACE=
 PFT_PERF_FAST='--no-bpf-event --synth=no'
 PFT_HALF=0.5
 PFT_DETAILED=' '
+PFT_OVERLAP=
 
 pft_cleanup() {
 	[ -n "$PFT_CLEANED" ] && return 0
@@ -143,6 +149,10 @@ pft_node() {
 	printf 'nproc %s\n' "$nd_v"
 	pft_read1 /proc/sys/kernel/perf_event_paranoid
 	printf 'paranoid %s\n' "$rd_v"
+	# Swap readahead: up to 2^page-cluster pages per swap-in fault, each one counted in pswpin.
+	pft_read1 /proc/sys/vm/page-cluster
+	pft_is_uint "$rd_v" || rd_v=
+	printf 'pagecluster %s\n' "$rd_v"
 	printf 'perf %s\n' "$PFT_PERF"
 	printf 'bpftrace %s\n' "$PFT_BPFTRACE"
 	# Whole /proc/self/mounts lines (escaped by the kernel: \040 for a space, \012 for a newline).
@@ -211,16 +221,124 @@ pft_step_probe() {
 	pft_mark "end step=probe status=ok"
 }
 
+# pft_overlap_start CAPTURE_SECONDS TIER: the capture step in the background, system-wide, into a file. It
+# gets its own temporary directory inside ours (its EXIT trap removes only that) and its own traps.
+pft_overlap_start() {
+	PFT_OVERLAP=
+	pft_tmpdir || return 0
+	mkdir "$PFT_DIR/cap" 2>/dev/null || return 0
+	: >"$PFT_DIR/during.out"
+	(
+		PFT_DIR="$PFT_DIR/cap"
+		PFT_TPID=
+		PFT_NAP=
+		PFT_CLEANED=
+		PFT_PIDS_ARG=
+		trap 'pft_cleanup' EXIT
+		trap 'pft_cleanup; exit 143' TERM
+		trap 'pft_cleanup; exit 130' INT
+		trap 'pft_cleanup; exit 129' HUP
+		pft_step_capture "$1" "$2" >"$PFT_DIR/../capture.out" 2>"$PFT_DIR/../capture.err"
+	) </dev/null &
+	PFT_OVERLAP=$!
+	PFT_TPID=$PFT_OVERLAP
+	return 0
+}
+
+# pft_rank_changes SNAPSHOT_FILE: `PID MAJFLT` of the processes whose majflt grew since the last call (or that
+# are new with some), most major faults first, in $PFT_DIR/faulting.new; the snapshot becomes the baseline.
+# Few processes: every fork counts on a node with thousands of processes.
+pft_rank_changes() {
+	# One sed: PID and majflt (the 10th field after the comm's last ') '), only when majflt is not 0.
+	sed -n 's/^\([0-9][0-9]*\) .*) \([^ ]* \)\{9\}\([1-9][0-9]*\) .*/\1 \3/p' "$1" 2>/dev/null | sort >"$PFT_FCUR"
+	comm -13 "$PFT_FPREV" "$PFT_FCUR" 2>/dev/null | sort -k2,2nr >"$PFT_DIR/faulting.new"
+	# The two files swap roles, without a fork.
+	rc_t=$PFT_FPREV
+	PFT_FPREV=$PFT_FCUR
+	PFT_FCUR=$rc_t
+}
+
+# pft_overlap_faulting: read the details of this second's faulting processes (faulting.new; at most
+# PFT_OVERLAP_PER_SEC a second and PFT_MAX_OTHER_PIDS in all) while they still run.
+PFT_OVERLAP_PER_SEC=8
+PFT_OVERLAP_READ=0
+pft_overlap_faulting() {
+	[ -n "$PFT_OVERLAP" ] || return 0
+	of_n=0
+	while read -r of_p of_m; do
+		[ "$PFT_OVERLAP_READ" -ge "$PFT_MAX_OTHER_PIDS" ] || [ "$of_n" -ge "$PFT_OVERLAP_PER_SEC" ] && break
+		pft_is_uint "$of_p" && [ "$of_p" -gt 0 ] || continue
+		case $PFT_DETAILED in *" $of_p "*) continue ;; esac
+		of_n=$((of_n + 1))
+		pft_details "$of_p" during >>"$PFT_DIR/during.out"
+		PFT_OVERLAP_READ=$((PFT_OVERLAP_READ + 1))
+	done <"$PFT_DIR/faulting.new"
+	return 0
+}
+
+# pft_rank_set: after the second snapshot, the processes that faulted in the first second (at most
+# PFT_RANK_MAX_PIDS, most faults first) become the only ones read in the snapshots between the second and the
+# last: their stat and io files, in PFT_RANK_STAT and PFT_RANK_IO.
+PFT_RANK_MAX_PIDS=256
+PFT_RANK_STAT=
+PFT_RANK_IO=
+pft_rank_set() {
+	PFT_RANK_STAT=
+	PFT_RANK_IO=
+	rs_n=0
+	while read -r rs_p rs_m; do
+		[ "$rs_n" -ge "$PFT_RANK_MAX_PIDS" ] && break
+		pft_is_uint "$rs_p" || continue
+		PFT_RANK_STAT="$PFT_RANK_STAT /proc/$rs_p/stat"
+		PFT_RANK_IO="$PFT_RANK_IO /proc/$rs_p/io"
+		rs_n=$((rs_n + 1))
+	done <"$PFT_DIR/faulting.new"
+	return 0
+}
+
+# pft_overlap_finish: wait for the capture, then print its output with the details read during the window
+# placed before its end marker (so that the end marker stays last).
+pft_overlap_finish() {
+	[ -n "$PFT_OVERLAP" ] || return 0
+	wait "$PFT_OVERLAP"
+	PFT_OVERLAP=
+	PFT_TPID=
+	of_last=$(tail -n 1 "$PFT_DIR/capture.out" 2>/dev/null)
+	case $of_last in
+	"@@pft:$PFT_NONCE end step=capture "*)
+		sed '$d' "$PFT_DIR/capture.out"
+		cat "$PFT_DIR/during.out"
+		printf '%s\n' "$of_last"
+		;;
+	*)
+		# Cut short: print what there is; the bot sees no end marker and runs the capture step on its own.
+		cat "$PFT_DIR/capture.out" 2>/dev/null
+		;;
+	esac
+	[ -s "$PFT_DIR/capture.err" ] && cat "$PFT_DIR/capture.err" >&2
+	return 0
+}
+
 pft_step_rank() {
 	rk_s=$1
 	# version 2: counters carry VmSwap.
-	pft_mark "begin step=rank version=2 seconds=$rk_s"
+	pft_mark "begin step=rank version=2 seconds=$rk_s${2:+ capture=$2 tier=$3}"
 	pft_find_tools
+	[ -n "$2" ] && pft_overlap_start "$2" "$3"
 	pft_node
 	# No perf trial here: it costs ~0.2 s CPU on a node that may be thrashing, and capture finds out anyway.
 	pft_mark "meminfo"
 	grep -E '^(MemTotal|MemFree|MemAvailable|Buffers|Cached|SwapTotal|SwapFree):' /proc/meminfo 2>/dev/null
 	pft_psi start
+	# The whole process table at the first, second and last snapshot; in between only the processes that
+	# faulted in the first second (the others' counters are spread over the gap by the bot). Needs a
+	# temporary directory to compare snapshots; without one every snapshot is whole.
+	rk_cheap=
+	if pft_tmpdir && : >"$PFT_DIR/faulting.a" 2>/dev/null; then
+		rk_cheap=1
+		PFT_FPREV=$PFT_DIR/faulting.a
+		PFT_FCUR=$PFT_DIR/faulting.b
+	fi
 	rk_i=0
 	while :; do
 		# The next second starts now, so that the snapshots stay one second apart however long one takes.
@@ -228,12 +346,31 @@ pft_step_rank() {
 			sleep 1 </dev/null >/dev/null 2>&1 &
 			PFT_NAP=$!
 		fi
+		rk_whole=1
+		[ -n "$rk_cheap" ] && [ "$rk_i" -gt 1 ] && [ "$rk_i" -lt "$rk_s" ] && rk_whole=0
 		pft_read1 /proc/uptime
-		pft_mark "snap i=$rk_i uptime=${rd_v%% *}"
 		# One process reads every stat file; a pid that vanished in between prints nothing (error on stderr).
 		# cut keeps fields 1-28 of each line: majflt is field 12 plus one per space in comm (at most 15), so it
 		# is always kept, and the output halves.
-		head -v -c 4096 /proc/[0-9]*/stat 2>/dev/null | cut -d ' ' -f 1-28
+		if [ "$rk_whole" = 1 ]; then
+			pft_mark "snap i=$rk_i uptime=${rd_v%% *}"
+			if [ -n "$rk_cheap" ] && { [ "$rk_i" -le 1 ] || [ -n "$PFT_OVERLAP" ]; } && [ "$rk_i" -lt "$rk_s" ]; then
+				head -v -c 4096 /proc/[0-9]*/stat 2>/dev/null | cut -d ' ' -f 1-28 | tee "$PFT_DIR/snap"
+			else
+				head -v -c 4096 /proc/[0-9]*/stat 2>/dev/null | cut -d ' ' -f 1-28
+			fi
+		else
+			pft_mark "snap i=$rk_i uptime=${rd_v%% *} part=1"
+			: >"$PFT_DIR/snap"
+			# head with no file would read stdin: nothing to read when nothing faulted.
+			if [ -n "$PFT_RANK_STAT" ]; then
+				if [ -n "$PFT_OVERLAP" ]; then
+					head -v -c 4096 $PFT_RANK_STAT 2>/dev/null | cut -d ' ' -f 1-28 | tee "$PFT_DIR/snap"
+				else
+					head -v -c 4096 $PFT_RANK_STAT 2>/dev/null | cut -d ' ' -f 1-28
+				fi
+			fi
+		fi
 		# Per-process swap growth: VmSwap (anonymous memory in swap; not shmem), read at the first and the
 		# last snapshot only: every status file is costly at thousands of processes. Only non-zero lines,
 		# so a pid without one had none (kernel threads have no VmSwap line at all).
@@ -241,9 +378,20 @@ pft_step_rank() {
 			pft_mark "counters i=$rk_i swap=1"
 			grep -H -E '^(read_bytes:|pgmajfault |pswpin |pswpout |VmSwap:[[:space:]]*[1-9])' \
 				/proc/vmstat /proc/[0-9]*/io /proc/[0-9]*/status 2>/dev/null
-		else
+		elif [ "$rk_whole" = 1 ]; then
 			pft_mark "counters i=$rk_i swap=0"
 			grep -H -E '^(read_bytes:|pgmajfault |pswpin |pswpout )' /proc/vmstat /proc/[0-9]*/io 2>/dev/null
+		else
+			pft_mark "counters i=$rk_i swap=0 part=1"
+			grep -H -E '^(read_bytes:|pgmajfault |pswpin |pswpout )' /proc/vmstat $PFT_RANK_IO 2>/dev/null
+		fi
+		if [ -n "$rk_cheap" ] && [ "$rk_i" -lt "$rk_s" ] && { [ "$rk_i" -le 1 ] || [ -n "$PFT_OVERLAP" ]; }; then
+			# The first snapshot is the baseline; from the second on, who faulted in the last second. The
+			# second snapshot picks the processes read until the last; overlapped, their maps are read now,
+			# while they run.
+			pft_rank_changes "$PFT_DIR/snap"
+			[ "$rk_i" -eq 1 ] && pft_rank_set
+			[ "$rk_i" -ge 1 ] && pft_overlap_faulting
 		fi
 		[ "$rk_i" -ge "$rk_s" ] && break
 		wait "$PFT_NAP"
@@ -252,6 +400,7 @@ pft_step_rank() {
 	done
 	pft_psi end
 	pft_mark "end step=rank status=ok"
+	pft_overlap_finish
 }
 
 # ---- capture ---------------------------------------------------------------------------------------------
@@ -569,9 +718,14 @@ pft_main() {
 		pft_step_probe
 		;;
 	rank)
-		[ $# -eq 1 ] && pft_is_uint "$1" && [ "$1" -ge 1 ] && [ "$1" -le 3600 ] ||
-			pft_die "usage: rank NONCE SAMPLE_SECONDS (1..3600)"
-		pft_step_rank "$1"
+		{ [ $# -eq 1 ] || [ $# -eq 3 ]; } && pft_is_uint "$1" && [ "$1" -ge 1 ] && [ "$1" -le 3600 ] ||
+			pft_die "usage: rank NONCE SAMPLE_SECONDS (1..3600) [CAPTURE_SECONDS TIER]"
+		if [ $# -eq 3 ]; then
+			pft_is_uint "$2" && [ "$2" -ge 1 ] && [ "$2" -le 3600 ] || pft_die "bad capture seconds"
+			case $3 in auto | perf | bpftrace | tracepoint | none) ;; *) pft_die "bad tier: $3" ;; esac
+		fi
+		PFT_PIDS_ARG=
+		pft_step_rank "$1" "$2" "$3"
 		;;
 	capture)
 		[ $# -ge 2 ] && pft_is_uint "$1" && [ "$1" -ge 1 ] && [ "$1" -le 3600 ] ||

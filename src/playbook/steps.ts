@@ -52,8 +52,20 @@ export function probeArgs(nonce: string): string[] {
   return safe(['probe', checkNonce(nonce)]);
 }
 
-export function rankArgs(nonce: string, sampleSeconds: number): string[] {
-  return safe(['rank', checkNonce(nonce), checkSeconds('sampleSeconds', sampleSeconds)]);
+/**
+ * With `overlap`, the rank step also runs a system-wide capture from the start of its window (playbook.mode
+ * `overlapped`); its output follows the rank's, as a whole capture step's.
+ */
+export function rankArgs(nonce: string, sampleSeconds: number, overlap?: { captureSeconds: number; tier: TierRequest }): string[] {
+  const base = ['rank', checkNonce(nonce), checkSeconds('sampleSeconds', sampleSeconds)];
+  if (!overlap) return safe(base);
+  if (!tierRequestSchema.safeParse(overlap.tier).success) throw new TriageError('config_invalid', `unknown tracer tier ${JSON.stringify(overlap.tier)}`);
+  return safe([...base, checkSeconds('captureSeconds', overlap.captureSeconds), overlap.tier]);
+}
+
+/** Node-side timeout of an overlapped rank: the longer window, and the capture's own allowance for perf script. */
+export function overlappedRankTimeoutSeconds(sampleSeconds: number, captureSeconds: number): number {
+  return Math.max(rankTimeoutSeconds(sampleSeconds), captureTimeoutSeconds(captureSeconds));
 }
 
 /** `pids` are deduplicated; an empty list means system-wide. */

@@ -60,3 +60,48 @@ function fmt(v: number): string {
 function truncate(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
+
+/**
+ * A strip chart of where in the verdict's file the faults land: one cell per bucket of the mapped extent,
+ * darker with more faults, the hot ranges underlined. The path is HTML-escaped. '' without hot regions.
+ */
+export function hotRegionsChart(analysis: Pick<Analysis, 'hotRegions'>): string {
+  const h = analysis.hotRegions;
+  if (!h || h.buckets.length === 0) return '';
+  const SW = 640;
+  const SH = 64;
+  const left = 8;
+  const width = SW - 2 * left;
+  const cell = width / h.buckets.length;
+  const max = Math.max(1, ...h.buckets);
+  const cells = h.buckets
+    .map((c, i) => {
+      const opacity = c === 0 ? 0.04 : 0.15 + 0.85 * (c / max);
+      return `<rect x="${(left + i * cell).toFixed(1)}" y="8" width="${Math.max(0.5, cell - 0.5).toFixed(1)}" height="28" fill="#cf222e" fill-opacity="${opacity.toFixed(2)}"><title>${fmtSize(i * h.bucketBytes)}–${fmtSize(Math.min(h.extentBytes, (i + 1) * h.bucketBytes))}: ${c} faults</title></rect>`;
+    })
+    .join('');
+  const scale = width / h.extentBytes;
+  const marks = h.ranges
+    .map((r) => `<line x1="${(left + r.start * scale).toFixed(1)}" x2="${(left + r.end * scale).toFixed(1)}" y1="40" y2="40" stroke="#cf222e" stroke-width="3"/>`)
+    .join('');
+  const axis =
+    `<text x="${left}" y="${SH - 8}">0</text>` +
+    `<text x="${SW - left}" y="${SH - 8}" text-anchor="end">${fmtSize(h.extentBytes)}</text>`;
+  return (
+    `<figure class="chart"><svg viewBox="0 0 ${SW} ${SH}" role="img" aria-label="major faults by offset in ${escapeHtml(h.path)}" xmlns="http://www.w3.org/2000/svg">` +
+    `<style>text{font:11px system-ui,sans-serif;fill:currentColor}</style>${cells}${marks}${axis}</svg>` +
+    `<figcaption>Where in ${escapeHtml(h.path)} the faults land, by offset in the file (${Math.round(h.hotShare * 100)}% in the underlined ranges).</figcaption></figure>`
+  );
+}
+
+function fmtSize(b: number): string {
+  if (b === 0) return '0';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = b;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${Number.isInteger(v) || v >= 100 ? Math.round(v) : v.toFixed(1)} ${units[u]}`;
+}

@@ -1,4 +1,5 @@
 import type { LinkedHistoryEntry } from '../model/context.js';
+import { fmtBytes, hotRegionsLine } from './hot-regions.js';
 import type { Tier } from '../model/facts.js';
 import { MAJORITY_SHARE, SHMEM_NOTE_SHARE } from '../model/limits.js';
 import type { TriageResult, Trigger } from '../model/triage.js';
@@ -151,6 +152,7 @@ export function reportView(r: TriageResult, reportUrl: string | null, history: r
     })),
     moreMappings: Math.max(0, (a?.mappings.length ?? 0) - 15),
     files: (a?.files ?? []).slice(0, 10).map((f) => ({ ...f, path: f.path })),
+    hotRegions: hotRegionsView(v, a),
     system: a?.system ?? null,
     capture: a
       ? {
@@ -189,5 +191,16 @@ function markdownHistory(history: readonly LinkedHistoryEntry[], v: TriageResult
     ...h,
     last: h.last ? { ...h.last, comm: h.last.comm === null ? null : new CodeText(h.last.comm), reportUrl: new OwnText(h.last.reportUrl) } : null,
     entries: h.entries.map((e) => ({ ...e, comm: e.comm === null ? null : new CodeText(e.comm), path: e.path === null ? null : new CodeText(e.path), reportUrl: new OwnText(e.reportUrl) })),
+  };
+}
+
+/** Where in the file, for a verdict that names that file (mmap-read, code-reread); null otherwise. */
+export function hotRegionsView(v: TriageResult['verdict'], a: TriageResult['analysis']) {
+  const h = a?.hotRegions;
+  if (!h || v.path !== h.path || (v.kind !== 'mmap-read' && v.kind !== 'code-reread')) return null;
+  return {
+    path: h.path,
+    line: hotRegionsLine(h),
+    ranges: h.ranges.map((r) => ({ range: `${fmtBytes(r.start)}–${fmtBytes(r.end)}`, faults: r.faults, share: r.share })),
   };
 }

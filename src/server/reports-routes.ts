@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { majfltChart } from '../report/chart.js';
+import { hotRegionsChart, majfltChart } from '../report/chart.js';
 import { historyChart } from '../report/history-chart.js';
 import { markdownToHtml, renderReportPage, withChart, withChartAfter } from '../report/page.js';
 import type { Service } from '../service.js';
@@ -35,7 +35,7 @@ export const reportsRoutes: FastifyPluginAsync<{ service: Service }> = async (ap
       status: triage.status,
       verdictKind: triage.verdict?.kind ?? triage.status,
       body: withChartAfter(
-        withChart(markdownToHtml(report.markdown), analysis ? majfltChart(analysis) : ''),
+        withChart(markdownToHtml(report.markdown), analysis ? majfltChart(analysis) + hotRegionsChart(analysis) : ''),
         'Major faults before the triage',
         historyChart(triage.context?.prometheus, {
           ...(triage.trigger.kind === 'alert' ? { alertStartsAt: triage.trigger.startsAt } : {}),

@@ -95,7 +95,8 @@ export function restrictedLocalConnector(opts: { env: NodeJS.ProcessEnv; uid?: n
 /**
  * Stand-in for bpftrace (tests only): real bpftrace cannot attach on this machine (RLIMIT_MEMLOCK cannot be raised), so tier
  * selection and the bpftrace path are tested with this. It behaves like the playbook's bpftrace program: a
- * banner, then `PID TID NSECS ADDR 1` per "major fault" for the first pid of the program's filter, at page
+ * banner, then `PID TID NSECS ADDR 1` per "major fault" for the first pid of the program's filter (system-wide: the
+ * first process mapping $PFT_STANDIN_MAP), at page
  * addresses inside that pid's mapping whose path contains $PFT_STANDIN_MAP, then it exits when the
  * program's `interval:s:N` would have.
  */
@@ -103,6 +104,8 @@ export const BPFTRACE_STANDIN = `#!/bin/sh
 prog=$2
 pid=$(printf '%s\\n' "$prog" | sed -n 's/^kprobe:handle_mm_fault \\/pid == \\([0-9]*\\).*/\\1/p' | head -n 1)
 secs=$(printf '%s\\n' "$prog" | sed -n 's/^interval:s:\\([0-9]*\\) .*/\\1/p' | head -n 1)
+# System-wide (no pid filter): the first process that maps $PFT_STANDIN_MAP.
+[ -n "$pid" ] || pid=$(grep -l -F -- "\${PFT_STANDIN_MAP:-/}" /proc/[0-9]*/maps 2>/dev/null | head -n 1 | cut -d / -f 3)
 echo 'Attaching 4 probes...'
 range=$(grep -F -- "\${PFT_STANDIN_MAP:-/}" "/proc/$pid/maps" 2>/dev/null | head -n 1 | cut -d ' ' -f 1)
 start=$((0x\${range%-*}))

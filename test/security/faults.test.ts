@@ -4,6 +4,7 @@
  * (step, perf, temp dir) is left on the node. One test at a time: they share this kernel with other tests, so
  * "nothing left" is checked for this triage's own sessions (node-watch.ts), not machine-wide.
  */
+import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -117,7 +118,8 @@ function sessionSshdOf(sshd: Sshd, pid: number): number {
 describe('failure behaviour over a real sshd', () => {
   it('the SSH connection drops during capture: failed (connection_lost)', async () => {
     const sshd = await startSshd();
-    const b = await bot(sshd);
+    // Sequential: the capture is a step (and an SSH channel) of its own.
+    const b = await bot(sshd, { playbook: { mode: 'sequential' } });
     const watch = watchNode(sshd.pid);
     const running = b.triage();
     const capture = await waitFor('the capture step on the node', () => stepPid(sshd, /sh -s -- capture [0-9a-f]{32} /), 20_000);
@@ -149,7 +151,8 @@ describe('failure behaviour over a real sshd', () => {
     // A loaded node: every command takes a second to start. With a 2 + 3 s window and 1 s of slack, the
     // 6 s deadline passes during the capture.
     const sshd = await startSshd({ extraConfig: ['ForceCommand /bin/sh -c \'sleep 1; exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\''] });
-    const b = await bot(sshd, { playbook: { sampleSeconds: 2, captureSeconds: 3, deadlineSlackSeconds: 1 } });
+    // Sequential, so that the capture is a step of its own after the rank.
+    const b = await bot(sshd, { playbook: { sampleSeconds: 2, captureSeconds: 3, deadlineSlackSeconds: 1, mode: 'sequential' } });
     const watch = watchNode(sshd.pid);
     const t0 = Date.now();
     const t = await b.triage();
@@ -183,6 +186,12 @@ describe('failure behaviour over a real sshd', () => {
 
   it('the output floods past playbook.maxOutputBytes: failed (output_too_large), memory bounded, node clean', async () => {
     const sshd = await startSshd();
+    // The rank reads the whole process table at three snapshots: enough processes that those pass the cap
+    // whatever else runs on this machine (600 stat lines of ~120 bytes each, three times, against 64 KiB).
+    const crowd = Array.from({ length: 600 }, () => spawn('sleep', ['300'], { stdio: 'ignore' }));
+    cleanups.push(async () => {
+      for (const c of crowd) c.kill();
+    });
     const b = await bot(sshd, { playbook: { sampleSeconds: 6, maxOutputBytes: 64 * 1024 } });
     const watch = watchNode(sshd.pid);
     const t = await b.triage();
@@ -194,7 +203,8 @@ describe('failure behaviour over a real sshd', () => {
 
   it('the faulting process exits during the capture: a degraded verdict that says so', async () => {
     const sshd = await startSshd();
-    const b = await bot(sshd, { playbook: { sampleSeconds: 2, captureSeconds: 4 } });
+    // Sequential: the capture traces the ranked pids, and says which of them exited during it.
+    const b = await bot(sshd, { playbook: { sampleSeconds: 2, captureSeconds: 4, mode: 'sequential' } });
     const gen = await startFileReader({ sizeMb: 64 });
     cleanups.push(() => gen.stop());
     await waitForMajorFaults(gen.pid, 200);

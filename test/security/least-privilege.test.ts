@@ -129,7 +129,8 @@ describe('the triage user', () => {
       signal: ac.signal,
       captureSeconds: 20,
       onProgress: (p) => {
-        if (p.step === 'capture') setTimeout(() => ac.abort(), 1500);
+        // Overlapped (the default): perf records from the start of the rank step.
+        if (p.step === 'rank') setTimeout(() => ac.abort(), 1500);
       },
     });
     expect(r.verdict.failure?.code).toBe('cancelled');

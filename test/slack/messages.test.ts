@@ -166,3 +166,26 @@ describe('Slack limits', () => {
     expect(cutText('short', 10)).toBe('short');
   });
 });
+
+describe('verdict message: where in the file', () => {
+  it('adds one line for a file verdict with hot regions, numbers only', () => {
+    const result = swapResult('reader');
+    result.verdict = { ...result.verdict, kind: 'mmap-read', summary: 'mmap reads of /data/<b> by pid 4242 (reader)', path: '/data/<b>' };
+    const MiB = 1024 * 1024;
+    result.analysis!.hotRegions = {
+      path: '/data/<b>',
+      faults: 1000,
+      extentBytes: 1024 * MiB,
+      bucketBytes: 16 * MiB,
+      buckets: [820, ...new Array<number>(63).fill(3)],
+      ranges: [{ start: 0, end: 64 * MiB, faults: 820, share: 0.82 }],
+      hotShare: 0.82,
+      hotBytes: 64 * MiB,
+      hotRanges: 1,
+    };
+    const texts = allTexts(verdictOf(result)).join('\n');
+    expect(texts).toContain('Where in the file: 82% of the faults in 64 MiB of the 1 GiB mapped (6%), at 0–64 MiB');
+    // A swap verdict never shows it.
+    expect(allTexts(verdictOf(swapResult())).join('\n')).not.toContain('Where in the file');
+  });
+});

@@ -15,7 +15,7 @@
  * cgroup) throws an Error saying exactly what is missing: nothing is skipped.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -276,7 +276,11 @@ export function buildGenerators(): Record<GeneratorKind, string> {
   for (const kind of Object.keys(SOURCES) as GeneratorKind[]) {
     const src = path.join(SOURCE_DIR, SOURCES[kind]);
     if (!fs.existsSync(src)) throw new Error(`generator source missing: ${src}`);
-    const bin = path.join(GENERATOR_CACHE_DIR, GENERATOR_COMMS[kind]);
+    // One directory per source text: worktrees with different versions of a generator share the cache
+    // without running each other's binaries (the file name stays the comm).
+    const digest = createHash('sha256').update(fs.readFileSync(src)).update(fs.readFileSync(path.join(SOURCE_DIR, 'generator.h'))).digest('hex').slice(0, 16);
+    fs.mkdirSync(path.join(GENERATOR_CACHE_DIR, digest), { recursive: true });
+    const bin = path.join(GENERATOR_CACHE_DIR, digest, GENERATOR_COMMS[kind]);
     let fresh = false;
     try {
       fresh = fs.statSync(bin).mtimeMs >= sourceMtime(SOURCES[kind]);
@@ -1066,6 +1070,11 @@ export interface FileGeneratorOptions extends LaunchOptions {
   cgroupName?: string;
   /** Run inside a memory cgroup with this limit (page cache is charged to it). */
   limitMb?: number;
+  /**
+   * file-reader only: fault the pages in with madvise(MADV_POPULATE_READ), so the kernel takes the major faults
+   * on the process's behalf: they count in its majflt but fire no perf event.
+   */
+  populate?: boolean;
 }
 
 async function startFileGenerator(
@@ -1086,7 +1095,7 @@ async function startFileGenerator(
       const cg = cgroup;
       undo(() => cg.remove());
     }
-    const args = [data.file, String(opts.pagesPerSec ?? 0), ...extraArgs];
+    const args = [data.file, String(opts.pagesPerSec ?? 0), ...extraArgs, ...(kind === 'fileReader' && opts.populate ? ['populate'] : [])];
     const launched = await launch(kind, args, cgroup, opts.readyTimeoutMs ?? 30_000);
     const gen = register(kind, launched, args, {
       path: data.file,
@@ -1119,6 +1128,11 @@ export interface SwapGeneratorOptions extends LaunchOptions {
   /** Memory cgroup limit, below mb (default 64). */
   limitMb?: number;
   pagesPerSec?: number;
+  /**
+   * anon-thrash only: `scattered` (default) defeats swap readahead, one swap-in page per major fault;
+   * `sequential` lets readahead read up to 2^vm.page-cluster pages per major fault (pswpin ≫ majflt).
+   */
+  order?: 'scattered' | 'sequential';
   /** Cgroup path to run in (e.g. "system.slice/pft-demo.service"); default pft-test-<pid>-<rand>. */
   cgroupName?: string;
 }
@@ -1141,7 +1155,9 @@ async function startSwapGenerator(
     undo(() => releaseSwap());
     const cgroup = createCgroup({ limitMb, ...(opts.cgroupName !== undefined ? { name: opts.cgroupName } : {}) });
     undo(() => cgroup.remove());
-    const args = shmPath ? [shmPath, String(mb), String(opts.pagesPerSec ?? 0)] : [String(mb), String(opts.pagesPerSec ?? 0)];
+    const args = shmPath
+      ? [shmPath, String(mb), String(opts.pagesPerSec ?? 0)]
+      : [String(mb), String(opts.pagesPerSec ?? 0), ...(opts.order === 'sequential' ? ['seq'] : [])];
     if (shmPath) undo(() => fs.rmSync(shmPath, { force: true }));
     // Touching mb under a limit of limitMb swaps out (mb - limitMb) before "ready": allow time for it.
     const launched = await launch(kind, args, cgroup, opts.readyTimeoutMs ?? 60_000 + mb * 100);

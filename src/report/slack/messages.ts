@@ -1,5 +1,6 @@
 import type { ResolvedAlert } from '../../model/alert.js';
 import type { LinkedHistoryEntry } from '../../model/context.js';
+import { hotRegionsView } from '../view.js';
 import type { Tier } from '../../model/facts.js';
 import { ALERT_THRESHOLD_PER_SEC } from '../../model/limits.js';
 import { OPEN_REPORT_ACTION, RUN_AGAIN_ACTION, type RunAgainValue } from '../../model/slack.js';
@@ -182,6 +183,8 @@ export function verdictView(outcome: TriageOutcome, command: string) {
         : null,
     cause: causeSpec && causeShare > 0 ? { share: causeShare, text: causeSpec.text } : null,
     topMapping: top && kind !== 'quiet' && kind !== 'failed' ? { label: codeText(top.label), share: top.share } : null,
+    // Numbers and sizes only: no node text in this line.
+    hotRegions: v && a ? (hotRegionsView(v, a)?.line ?? null) : null,
     memory: sys
       ? {
           pswpinPerSec: sys.pswpinPerSec,

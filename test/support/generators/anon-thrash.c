@@ -1,5 +1,5 @@
 /*
- * pft-anonthrash MB [PAGES_PER_SEC]
+ * pft-anonthrash MB [PAGES_PER_SEC [ORDER]]
  *
  * Test fault generator for pagefault-triage: maps MB megabytes of private
  * anonymous memory, fills every page with non-zero data (zero-filled pages
@@ -9,6 +9,11 @@
  *
  * Pages are visited in a scattered order (a fixed stride coprime with the page
  * count), so swap readahead cannot turn most faults into minor ones.
+ *
+ * ORDER "seq" visits the pages in address order instead: swap readahead then
+ * reads up to 2^vm.page-cluster pages per major fault, and the pages it brought
+ * in are minor faults, so pswpin grows several times faster than majflt (as
+ * for a real program scanning its swapped-out memory).
  *
  * PAGES_PER_SEC (optional, 0 = unlimited) paces the reads.
  *
@@ -35,11 +40,12 @@ int main(int argc, char **argv)
 	struct timespec t0;
 	pid_t parent;
 
-	if (argc < 2 || argc > 3 || (mb = strtoul(argv[1], NULL, 10)) == 0) {
-		fprintf(stderr, "usage: %s MB [PAGES_PER_SEC]\n", argv[0]);
+	if (argc < 2 || argc > 4 || (mb = strtoul(argv[1], NULL, 10)) == 0 ||
+	    (argc == 4 && strcmp(argv[3], "seq") != 0 && strcmp(argv[3], "scattered") != 0)) {
+		fprintf(stderr, "usage: %s MB [PAGES_PER_SEC [seq|scattered]]\n", argv[0]);
 		return 2;
 	}
-	if (argc == 3)
+	if (argc >= 3)
 		rate = strtoul(argv[2], NULL, 10);
 	install_handlers();
 	parent = getppid();
@@ -61,6 +67,8 @@ int main(int argc, char **argv)
 	step = npages / 7 + 1;
 	while (gcd(step, npages) != 1)
 		step++;
+	if (argc == 4 && strcmp(argv[3], "seq") == 0)
+		step = 1;
 
 	printf("ready %ld\n", (long)getpid());
 	fflush(stdout);

@@ -1,5 +1,5 @@
 /*
- * pft-filereader FILE [PAGES_PER_SEC]
+ * pft-filereader FILE [PAGES_PER_SEC [populate]]
  *
  * Test fault generator for pagefault-triage: maps FILE read-only and shared,
  * reads one byte per page, then drops both its page-table entries
@@ -9,6 +9,11 @@
  *
  * MADV_RANDOM switches readahead off, so each page is one major fault.
  * PAGES_PER_SEC (optional, 0 = unlimited) paces the reads.
+ *
+ * "populate" faults each page in with madvise(MADV_POPULATE_READ) instead of
+ * reading it: the kernel takes the major fault on the process's behalf
+ * (get_user_pages), which counts in its majflt and in pgmajfault but fires no
+ * perf major-faults event.
  *
  * Prints "ready <pid>" on stdout once set up. Exits 0 on SIGTERM/SIGINT, and
  * by itself when its parent goes away (so a crashed test leaves no stray).
@@ -27,6 +32,10 @@
 
 #include "generator.h"
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
 int main(int argc, char **argv)
 {
 	const char *path;
@@ -36,15 +45,16 @@ int main(int argc, char **argv)
 	unsigned char *map;
 	size_t size, off, page;
 	pid_t parent;
-	int fd;
+	int fd, populate = 0;
 
-	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: %s FILE [PAGES_PER_SEC]\n", argv[0]);
+	if (argc < 2 || argc > 4 || (argc == 4 && strcmp(argv[3], "populate") != 0)) {
+		fprintf(stderr, "usage: %s FILE [PAGES_PER_SEC [populate]]\n", argv[0]);
 		return 2;
 	}
 	path = argv[1];
-	if (argc == 3)
+	if (argc >= 3)
 		rate = strtoul(argv[2], NULL, 10);
+	populate = argc == 4;
 	install_handlers();
 	parent = getppid();
 
@@ -74,7 +84,14 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (!stop_requested) {
 		for (off = 0; off < size && !stop_requested; off += page) {
-			sink = map[off];
+			if (populate) {
+				if (madvise(map + off, page, MADV_POPULATE_READ) != 0) {
+					fprintf(stderr, "madvise(MADV_POPULATE_READ): %s\n", strerror(errno));
+					return 1;
+				}
+			} else {
+				sink = map[off];
+			}
 			done++;
 			if ((done & 1023) == 0 && getppid() != parent)
 				stop_requested = 1;

@@ -57,7 +57,8 @@ describe('real /proc-only triage of two swap thrashers (recorded rank and captur
   it('swap-thrash at low confidence from pswpin, naming the top faulter and its swap', () => {
     expect(verdict).toMatchObject({ kind: 'swap-thrash', pid: 31948, comm: 'pft-anonthrash', confidence: 'low', tracer: 'none' });
     expect(verdict.notes).toEqual([
-      expect.stringMatching(/^pswpin [\d,]+\/s against [\d,]+ major faults\/s \(\d+%\)$/),
+      expect.stringMatching(/^pswpin [\d,]+ pages\/s \(readahead included, up to 8 per fault\): [\d,]+–[\d,]+ of the [\d,]+ major faults\/s are swap-ins$/),
+      'pid 31950 (pft-shmthrash) 6,946 major faults/s, reads 28.6 MB/s from disk, 97 MiB in swap, up 4 kB: swap-ins',
       'pid 31948 has 96 MiB of anonymous memory in swap (VmSwap, down 76 kB over the window)',
       'without fault addresses, which of its mappings fault is unknown',
     ]);
@@ -75,13 +76,67 @@ describe('/proc-only swap verdicts', () => {
     pswpinPerSec: 900,
   };
 
-  it('names the process that has memory in swap, not a bigger faulter with none', () => {
+  it('names the process that has memory in swap when swap-ins are the clear majority, noting a bigger faulter with none', () => {
     const { verdict } = analyze(
-      scenario({ ...none, faults: { 7: { file: 1 }, 8: { heap: 1 } }, rates: { 7: 600, 8: 400 }, comm: { 7: 'reader', 8: 'java' }, vmSwapKb: { 7: 0, 8: 700 * MIB } }),
+      scenario({
+        ...none,
+        faults: { 7: { file: 1 }, 8: { heap: 1 }, 9: { heap: 1 } },
+        rates: { 7: 300, 8: 350, 9: 350 },
+        comm: { 7: 'reader', 8: 'java', 9: 'java' },
+        vmSwapKb: { 7: 0, 8: 700 * MIB, 9: 600 * MIB },
+      }),
     );
     expect(verdict).toMatchObject({ kind: 'swap-thrash', pid: 8, comm: 'java', summary: 'swap thrash in pid 8 (java)', confidence: 'low' });
-    expect(verdict.notes).toContain('pid 7 (reader) faults more but has nothing in swap; pid 8 (java) has');
     expect(verdict.notes).toContain('pid 8 has 700 MiB of anonymous memory in swap (VmSwap)');
+  });
+
+  /*
+   * The mix that misled the pswpin ratio: a mapped-file reader at 2,000 faults/s next to a thrasher whose 190
+   * faults/s read 8 pages each (swap readahead at vm.page-cluster 3). pswpin is 1,520 pages/s, 70% of the
+   * node's 2,190 major faults/s, yet only 9% of the faults are swap-ins.
+   */
+  const mix: ScenarioSpec = {
+    ...none,
+    nodePerSec: 2190,
+    pswpinPerSec: 1520,
+    faults: { 7: { file: 1 }, 8: { heap: 1 } },
+    rates: { 7: 2000, 8: 190 },
+    comm: { 7: 'reader', 8: 'thrasher' },
+    vmSwapKb: { 7: 0, 8: 190 * MIB },
+    readBytesPerSec: { 7: 2000 * 4096, 8: 1520 * 4096 },
+  };
+
+  it('a file reader next to a swap thrasher whose readahead inflates pswpin: mmap-read, naming the reader', () => {
+    const { verdict } = analyze(scenario(mix));
+    expect(verdict).toMatchObject({ kind: 'mmap-read', pid: 7, comm: 'reader', summary: 'mmap reads by pid 7 (reader)', confidence: 'low', tracer: 'none' });
+    expect(verdict.notes).toContain('pswpin 1,520 pages/s (readahead included, up to 8 per fault): 190–1,520 of the 2,190 major faults/s are swap-ins');
+    expect(verdict.notes).toContain('pid 7 (reader) 2,000 major faults/s, reads 8.2 MB/s from disk, nothing in swap: file reads');
+    expect(verdict.notes).toContain('pid 8 (thrasher) 190 major faults/s, reads 6.2 MB/s from disk, 190 MiB in swap: swap-ins');
+  });
+
+  it('the same node with the thrasher the larger: swap-thrash, naming the thrasher', () => {
+    const { verdict } = analyze(scenario({ ...mix, nodePerSec: 1700, pswpinPerSec: 1500, rates: { 7: 200, 8: 1500 }, readBytesPerSec: { 7: 200 * 4096, 8: 1500 * 4096 } }));
+    expect(verdict).toMatchObject({ kind: 'swap-thrash', pid: 8, comm: 'thrasher', confidence: 'low' });
+  });
+
+  it('neither at 60%: mixed, naming both, the larger first', () => {
+    const { verdict } = analyze(scenario({ ...mix, nodePerSec: 1000, pswpinPerSec: 900, rates: { 7: 450, 8: 550 }, readBytesPerSec: { 7: 450 * 4096, 8: 900 * 4096 } }));
+    expect(verdict).toMatchObject({ kind: 'mixed', pid: 8, summary: 'swap thrash in pid 8 (thrasher) + mmap reads by pid 7 (reader)', confidence: 'low' });
+    expect(verdict.notes).toContain('no cause reaches 60%: swap 55%, file reads 45%');
+  });
+
+  it('uses vm.page-cluster from the node for the readahead bound', () => {
+    const s = scenario(mix);
+    s.rank.node.pageCluster = 0;
+    const { verdict } = analyze(s);
+    // No readahead: every page read from swap was a fault of its own.
+    expect(verdict.notes).toContain('pswpin 1,520 pages/s (readahead included, up to 1 per fault): 1,520–1,520 of the 2,190 major faults/s are swap-ins');
+  });
+
+  it('never counts more swap-in faults than pages read from swap', () => {
+    // 2 MiB in swap, but pswpin 300 pages/s caps its swap-ins at 30% of its 1,000 faults/s.
+    const { verdict } = analyze(scenario({ ...none, pswpinPerSec: 300, faults: { 4: { heap: 1 } }, rates: { 4: 1000 }, vmSwapKb: { 4: 2 * MIB } }));
+    expect(verdict.kind).toBe('inconclusive');
   });
 
   it('with smaps: says when the swap is shared memory, which VmSwap does not count', () => {

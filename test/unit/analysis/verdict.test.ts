@@ -160,7 +160,7 @@ describe('confidence', () => {
 
   it('notes a rate below the alert threshold', () => {
     const v = verdictOf({ faults: { 1: { heap: 100 } }, nodePerSec: 120, pswpinPerSec: 120 });
-    expect(v.notes).toContain('120 major faults/s during the window, below the alert threshold of 500/s');
+    expect(v.notes).toContain('120 major faults/s during the sample window, below the alert threshold of 500/s');
   });
 });
 
@@ -186,6 +186,27 @@ describe('quiet', () => {
     expect(verdictOf({ nodePerSec: 0, capturePerSec: 400, faults: { 1: { heap: 100 } } }).kind).toBe('swap-thrash');
   });
 
+  it('never states a rate in the headline that the quiet decision contradicts, and says which window each number is from', () => {
+    // 1 s windows: nothing in the sample window, 11 faults in the capture window, none recorded by perf.
+    const s = scenario({ nodePerSec: 0, capturePerSec: 11 });
+    s.capture.seconds = 1;
+    s.capture.vmstat = [
+      { t: 106, pgmajfault: 2_000_000, pswpin: 0, pswpout: 0 },
+      { t: 107, pgmajfault: 2_000_011, pswpin: 0, pswpout: 0 },
+    ];
+    const v = analyze(s).verdict;
+    expect(v.kind).toBe('inconclusive');
+    expect(v.summary).toMatch(/^11 major faults\/s on node-1 in the capture window \(/);
+    expect(v.notes).toContain('perf recorded no major faults while the node counted 11 in the 1 s capture window: decided from /proc evidence');
+    expect(v.notes).toContain('0 major faults/s in the 5 s sample window, 11 major faults (11/s) in the 1 s capture window, 0 of them recorded by the tracer');
+  });
+
+  it('states the sample window rate when the sample window was the busier one', () => {
+    const v = verdictOf({ ...{ tier: 'none' as const }, nodePerSec: 800, capturePerSec: 2, rates: { 4: 800 }, pswpinPerSec: 300 });
+    expect(v.summary).toMatch(/^800 major faults\/s on node-1 in the sample window/);
+    expect(v.notes).toContain('800 major faults/s in the 5 s sample window, 10 major faults (2/s) in the 5 s capture window, 0 of them recorded by the tracer');
+  });
+
   it('is quiet with the tracepoint tier although it records minor faults', () => {
     const v = verdictOf({ tier: 'tracepoint', nodePerSec: 0, faults: { 1: { heap: 5000 } } });
     expect(v).toMatchObject({ kind: 'quiet', mappings: [], notes: [] });
@@ -198,7 +219,8 @@ describe('tier none: /proc evidence only', () => {
   it('calls swap thrash when pswpin accounts for most major faults', () => {
     const v = verdictOf({ ...none, rates: { 4242: 950, 7: 50 }, comm: { 4242: 'java' }, pswpinPerSec: 900, vmSwapKb: { 4242: 800 * 1024 } });
     expect(v).toMatchObject({ kind: 'swap-thrash', summary: 'swap thrash in pid 4242 (java)', pid: 4242, confidence: 'low', tracer: 'none' });
-    expect(v.notes).toContain('pswpin 900/s against 1,000 major faults/s (90%)');
+    // Its swap and disk reads unread: the node's pswpin decides, an upper bound since it counts readahead pages.
+    expect(v.notes).toContain('pswpin 900/s against 1,000 major faults/s (90%; pages, readahead included)');
   });
 
   it('calls mmap reads when pswpin is ~0 and the top process reads enough from disk', () => {
@@ -216,7 +238,7 @@ describe('tier none: /proc evidence only', () => {
     const v = verdictOf({ ...none, rates: { 4242: 1000 }, comm: { 4242: 'java' }, pswpinPerSec: 300, readBytesPerSec: { 4242: 2e6 } });
     expect(v).toMatchObject({ kind: 'inconclusive', pid: 4242, confidence: 'low' });
     expect(v.summary).toBe(
-      '1,000 major faults/s on node-1 (pswpin 300/s; top pid 4242 (java) 1,000/s, disk read 2.0 MB/s) but no fault addresses to tell swap-ins from file reads',
+      '1,000 major faults/s on node-1 in the sample window (pswpin 300 pages/s; top pid 4242 (java) 1,000/s, disk read 2.0 MB/s) but no fault addresses to tell swap-ins from file reads',
     );
   });
 
@@ -229,7 +251,7 @@ describe('tier none: /proc evidence only', () => {
   it('falls back to /proc evidence when the tracer recorded nothing', () => {
     const v = verdictOf({ rates: { 1: 1000 }, pswpinPerSec: 1000 });
     expect(v).toMatchObject({ kind: 'swap-thrash', tracer: 'perf', confidence: 'low' });
-    expect(v.notes).toContain('perf recorded no major faults: decided from /proc evidence');
+    expect(v.notes).toContain('perf recorded no major faults while the node counted 5,000 in the 5 s capture window: decided from /proc evidence');
   });
 
   it('falls back to /proc evidence when no sample resolved', () => {
@@ -271,5 +293,33 @@ describe('decideVerdict on a hand-built analysis', () => {
     expect(decideVerdict({ node: 'node-9', analysis }).summary).toBe('mmap reads of /data/block by pid 1 (proc1)');
     const quiet = { ...analysis, system: { ...analysis.system, pgmajfaultPerSec: 0 }, capture: { ...analysis.capture, majfltDelta: 0, majorSamples: 0 } };
     expect(decideVerdict({ node: 'node-9', analysis: quiet, windowSeconds: 12 }).summary).toBe('no major faults on node-9 during the 12 s window');
+  });
+});
+
+describe('reconciling majflt with the tracer\'s samples per process', () => {
+  it('flags a process whose majflt the samples cover far less than the other processes\'', () => {
+    // Both fault 500/s; perf recorded ~all of pid 1's 2,500 faults but 50 of pid 2's (MADV_POPULATE_READ).
+    const { analysis, verdict } = analyze(
+      scenario({ faults: { 1: { file: 2400 }, 2: { heap: 50 } }, rates: { 1: 500, 2: 500 }, comm: { 1: 'reader', 2: 'loader' }, pswpinPerSec: 100 }),
+    );
+    expect(analysis.reconciliation).toEqual([
+      { pid: 1, comm: 'reader', majflt: 2500, samples: 2400, coverage: 0.96, othersCoverage: 0.02, undercounted: false },
+      { pid: 2, comm: 'loader', majflt: 2500, samples: 50, coverage: 0.02, othersCoverage: 0.96, undercounted: true },
+    ]);
+    expect(verdict.notes).toContain(
+      'pid 2 (loader) took about 2,500 major faults (majflt) in the capture window but perf recorded 50 (2%, against 96% for the other processes): ' +
+        'faults the kernel takes on its behalf (madvise MADV_POPULATE_READ, direct I/O into a mapping, /proc/PID/mem) count in majflt but fire no perf event, so its share is under-counted',
+    );
+  });
+
+  it('flags no one when every process is covered alike (samples lost or cut for all)', () => {
+    const { analysis, verdict } = analyze(scenario({ faults: { 1: { file: 300 }, 2: { heap: 200 } } }));
+    expect(analysis.reconciliation?.map((r) => r.undercounted)).toEqual([false, false]);
+    expect(verdict.notes.some((n) => n.includes('under-counted'))).toBe(false);
+  });
+
+  it('is left out for tracers that record minor faults too, and without a tracer', () => {
+    expect(analyze(scenario({ tier: 'tracepoint', faults: { 1: { heap: 100 } } })).analysis.reconciliation).toBeUndefined();
+    expect(analyze(scenario({ tier: 'none', rates: { 1: 100 } })).analysis.reconciliation).toBeUndefined();
   });
 });

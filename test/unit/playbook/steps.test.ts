@@ -15,6 +15,9 @@ describe('playbook step arguments', () => {
     const n = '0123456789abcdef';
     expect(probeArgs(n)).toEqual(['probe', n]);
     expect(rankArgs(n, 5)).toEqual(['rank', n, '5']);
+    expect(rankArgs(n, 5, { captureSeconds: 4, tier: 'perf' })).toEqual(['rank', n, '5', '4', 'perf']);
+    expect(parseError(() => rankArgs(n, 5, { captureSeconds: 0, tier: 'perf' })).code).toBe('config_invalid');
+    expect(parseError(() => rankArgs(n, 5, { captureSeconds: 5, tier: 'ebpf' as never })).code).toBe('config_invalid');
     expect(captureArgs(n, 10, 'auto', [])).toEqual(['capture', n, '10', 'auto']);
     expect(captureArgs(n, 3, 'perf', [42, 7, 42])).toEqual(['capture', n, '3', 'perf', '42', '7']);
     for (const args of [probeArgs(n), rankArgs(n, 5), captureArgs(n, 3, 'tracepoint', [1, 4194304])]) {
