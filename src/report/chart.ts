@@ -1,5 +1,6 @@
 import type { Analysis } from '../model/verdict.js';
 import { escapeHtml } from './escape.js';
+import { fmtBytes } from './hot-regions.js';
 
 /**
  * A small SVG line chart of major faults per second over the sample window: the node's total,
@@ -77,7 +78,7 @@ export function hotRegionsChart(analysis: Pick<Analysis, 'hotRegions'>): string 
   const cells = h.buckets
     .map((c, i) => {
       const opacity = c === 0 ? 0.04 : 0.15 + 0.85 * (c / max);
-      return `<rect x="${(left + i * cell).toFixed(1)}" y="8" width="${Math.max(0.5, cell - 0.5).toFixed(1)}" height="28" fill="#cf222e" fill-opacity="${opacity.toFixed(2)}"><title>${fmtSize(i * h.bucketBytes)}–${fmtSize(Math.min(h.extentBytes, (i + 1) * h.bucketBytes))}: ${c} faults</title></rect>`;
+      return `<rect x="${(left + i * cell).toFixed(1)}" y="8" width="${Math.max(0.5, cell - 0.5).toFixed(1)}" height="28" fill="#cf222e" fill-opacity="${opacity.toFixed(2)}"><title>${fmtBytes(i * h.bucketBytes)}–${fmtBytes(Math.min(h.extentBytes, (i + 1) * h.bucketBytes))}: ${c} faults</title></rect>`;
     })
     .join('');
   const scale = width / h.extentBytes;
@@ -86,22 +87,10 @@ export function hotRegionsChart(analysis: Pick<Analysis, 'hotRegions'>): string 
     .join('');
   const axis =
     `<text x="${left}" y="${SH - 8}">0</text>` +
-    `<text x="${SW - left}" y="${SH - 8}" text-anchor="end">${fmtSize(h.extentBytes)}</text>`;
+    `<text x="${SW - left}" y="${SH - 8}" text-anchor="end">${fmtBytes(h.extentBytes)}</text>`;
   return (
     `<figure class="chart"><svg viewBox="0 0 ${SW} ${SH}" role="img" aria-label="major faults by offset in ${escapeHtml(h.path)}" xmlns="http://www.w3.org/2000/svg">` +
     `<style>text{font:11px system-ui,sans-serif;fill:currentColor}</style>${cells}${marks}${axis}</svg>` +
     `<figcaption>Where in ${escapeHtml(h.path)} the faults land, by offset in the file (${Math.round(h.hotShare * 100)}% in the underlined ranges).</figcaption></figure>`
   );
-}
-
-function fmtSize(b: number): string {
-  if (b === 0) return '0';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = b;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${Number.isInteger(v) || v >= 100 ? Math.round(v) : v.toFixed(1)} ${units[u]}`;
 }

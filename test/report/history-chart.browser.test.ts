@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SCREENS, openBrowser } from '../support/chromium.js';
 import { historyChart } from '../../src/report/history-chart.js';
 import { historyOf, iso, T0 } from '../unit/report/history-fixtures.js';
 
@@ -16,8 +16,6 @@ import { historyOf, iso, T0 } from '../unit/report/history-fixtures.js';
 declare const document: any;
 declare const window: any;
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";
 
 const shotsDir = mkdtempSync(join(tmpdir(), 'pft-history-shots-'));
@@ -36,21 +34,9 @@ const page = (body: string) =>
   `<meta name="viewport" content="width=device-width, initial-scale=1"><style>body{font:16px system-ui,sans-serif;margin:0 auto;padding:16px;max-width:72rem}</style>` +
   `</head><body><article><h2>The hour before</h2>${body}</article></body></html>`;
 
-async function open(viewport: { width: number; height: number }, mobile: boolean): Promise<BrowserContext> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`);
-  const profile = mkdtempSync(join(tmpdir(), 'pft-chromium-profile-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport, deviceScaleFactor: mobile ? 2 : 1, isMobile: mobile, hasTouch: mobile });
-  cleanups.push(async () => {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-  });
-  return context;
-}
+const open = (viewport: { width: number; height: number }, mobile: boolean) => openBrowser(viewport, mobile, cleanups);
 
-describe.each([
-  { name: 'laptop', viewport: { width: 1366, height: 900 }, mobile: false },
-  { name: 'phone', viewport: { width: 390, height: 844 }, mobile: true },
-])('the history chart on a $name', ({ name, viewport, mobile }) => {
+describe.each(SCREENS)('the history chart on a $name', ({ name, viewport, mobile }) => {
   it('draws the rate, threshold, alert, triage window and three small multiples, within the page width', async () => {
     const context = await open(viewport, mobile);
     const p = await context.newPage();

@@ -4,11 +4,11 @@
  * triage window and the small multiples. Prometheus is a stand-in replaying the pgmajfault series recorded from
  * the real one (test/fixtures/prometheus-context-file-reader.json), moved to end now.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, SCREENS, openBrowser } from '../support/chromium.js';
 import { configSchema } from '../../src/config/schema.js';
 import { renderReport } from '../../src/report/markdown.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
@@ -19,8 +19,6 @@ import { fakeResult, tempDir, waitFor } from '../support/service.js';
 declare const document: any;
 declare const window: any;
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const recorded = JSON.parse(readFileSync(new URL('../fixtures/prometheus-context-file-reader.json', import.meta.url), 'utf8')) as {
   context: { series: { query: string; points: [number, number][] }[] };
@@ -62,20 +60,9 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function open(viewport: { width: number; height: number }, mobile: boolean): Promise<BrowserContext> {
-  const profile = mkdtempSync(join(tmpdir(), 'pft-chromium-profile-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport, deviceScaleFactor: mobile ? 2 : 1, isMobile: mobile, hasTouch: mobile });
-  cleanups.push(async () => {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-  });
-  return context;
-}
+const open = (viewport: { width: number; height: number }, mobile: boolean) => openBrowser(viewport, mobile, cleanups);
 
-describe.each([
-  { name: 'laptop', viewport: { width: 1366, height: 900 }, mobile: false },
-  { name: 'phone', viewport: { width: 390, height: 844 }, mobile: true },
-])('the report page with the hour before, on a $name', ({ name, viewport, mobile }) => {
+describe.each(SCREENS)('the report page with the hour before, on a $name', ({ name, viewport, mobile }) => {
   it("shows the chart under its section: the node's rate, the threshold, the triage window, small multiples", async () => {
     const context = await open(viewport, mobile);
     const page = await context.newPage();

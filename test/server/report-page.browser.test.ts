@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, SCREENS, openBrowser } from '../support/chromium.js';
 import { triageResultSchema } from '../../src/model/triage.js';
 import { renderReport } from '../../src/report/markdown.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
@@ -20,17 +20,6 @@ declare const document: any;
 declare const window: any;
 declare function getComputedStyle(element: any): any;
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const recorded = triageResultSchema.parse(JSON.parse(readFileSync(new URL('./fixtures/triage-result-mmap-read.json', import.meta.url), 'utf8')));
 
 let server: RunningServer;
@@ -62,28 +51,9 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function open(viewport: { width: number; height: number }, mobile: boolean): Promise<BrowserContext> {
-  const profile = mkdtempSync(join(tmpdir(), 'pft-chromium-profile-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    viewport,
-    deviceScaleFactor: mobile ? 2 : 1,
-    isMobile: mobile,
-    hasTouch: mobile,
-  });
-  cleanups.push(async () => {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-  });
-  return context;
-}
+const open = (viewport: { width: number; height: number }, mobile: boolean) => openBrowser(viewport, mobile, cleanups);
 
-describe.each([
-  { name: 'laptop', viewport: { width: 1366, height: 900 }, mobile: false },
-  { name: 'phone', viewport: { width: 390, height: 844 }, mobile: true },
-])('the report page on a $name', ({ name, viewport, mobile }) => {
+describe.each(SCREENS)('the report page on a $name', ({ name, viewport, mobile }) => {
   it('is laid out to be read: title visible, tables bordered and striped, code monospaced, nothing overflows the page', async () => {
     const context = await open(viewport, mobile);
     const page = await context.newPage();
@@ -155,10 +125,7 @@ describe.each([
   });
 });
 
-describe.each([
-  { name: 'laptop', viewport: { width: 1366, height: 900 }, mobile: false },
-  { name: 'phone', viewport: { width: 390, height: 844 }, mobile: true },
-])('sparklines and the index on a $name', ({ name, viewport, mobile }) => {
+describe.each(SCREENS)('sparklines and the index on a $name', ({ name, viewport, mobile }) => {
   it('draws sparklines as visible bars, and the index of triages fits the screen with its filters and cards', async () => {
     const context = await open(viewport, mobile);
     const page = await context.newPage();
