@@ -92,11 +92,12 @@ export const playbookSchema = z.strictObject({
   topProcesses: z.number().int().min(1).max(50).default(5),
   tracer: tierRequestSchema.default('auto'),
   /**
-   * `overlapped` (default): the tracer runs system-wide from the start of the rank window, so the verdict comes
-   * after max(sampleSeconds, captureSeconds). `sequential`: rank first, then trace the top processes only, for
-   * nodes where a system-wide trace is not allowed; the verdict comes after both windows.
+   * `sequential` (default): rank first, then trace the top processes only; the verdict comes after both windows.
+   * `overlapped`: the tracer runs system-wide from the start of the rank window, so the verdict comes after
+   * max(sampleSeconds, captureSeconds); on an idle node with short windows the tracer's own start-up faults land
+   * in the rank window and can lift it over the quiet bound, which is why it is not the default yet.
    */
-  mode: z.enum(['overlapped', 'sequential']).default('overlapped'),
+  mode: z.enum(['overlapped', 'sequential']).default('sequential'),
   /** Slack on top of the configured windows before the bot gives up on a node. */
   deadlineSlackSeconds: seconds(20, 600),
   /** Cap on what the bot reads back from one playbook step, so a flood cannot exhaust memory. */

@@ -48,9 +48,8 @@ describe('pagefault-triage run', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^# local: /);
     expect(r.stdout).toContain('## Method');
-    // playbook.mode overlapped (the default): the capture runs inside the rank window, no step of its own.
     expect(r.stderr).toContain('local ▸ ranking processes (1 s)\n');
-    expect(r.stderr).not.toContain('capturing fault addresses');
+    expect(r.stderr).toContain('local ▸ capturing fault addresses (1 s)\n');
     expect(r.stderr).not.toContain('\r'); // not a terminal: no in-place updates
     await expectNodeClean();
   });
@@ -62,7 +61,7 @@ describe('pagefault-triage run', () => {
     const t = JSON.parse(r.stdout) as { node: string; verdict: { kind: string }; window: unknown; timings: { step: string }[] };
     expect(t.node).toBe('local');
     expect(t.window).toEqual({ sampleSeconds: 1, captureSeconds: 1 });
-    expect(t.timings.map((x) => x.step)).toEqual(['connect', 'rank', 'resolve']);
+    expect(t.timings.map((x) => x.step)).toEqual(['connect', 'rank', 'capture', 'resolve']);
     expect(['quiet', 'mmap-read', 'swap-thrash', 'code-reread', 'mixed', 'inconclusive']).toContain(t.verdict.kind);
   });
 

@@ -129,8 +129,7 @@ describe('the triage user', () => {
       signal: ac.signal,
       captureSeconds: 20,
       onProgress: (p) => {
-        // Overlapped (the default): perf records from the start of the rank step.
-        if (p.step === 'rank') setTimeout(() => ac.abort(), 1500);
+        if (p.step === 'capture') setTimeout(() => ac.abort(), 1500);
       },
     });
     expect(r.verdict.failure?.code).toBe('cancelled');

@@ -26,7 +26,7 @@ describe('a bot killed right after its post', () => {
     const config = {
       server: { host: '127.0.0.1', port: 0, webhookToken: TOKEN },
       storage: { path: dir.path },
-      slack: { token: standin.token, signingSecret: 'standin-signing-secret', channel: CHANNEL, apiUrl: standin.apiUrl, retry: { initialSeconds: 0.05, maxSeconds: 0.2 } },
+      slack: { token: standin.token, signingSecret: '5f2b0c9e7a41d38e6b0f9c2a1d4e7b30', channel: CHANNEL, apiUrl: standin.apiUrl, retry: { initialSeconds: 0.05, maxSeconds: 0.2 } },
       nodes: [{ name: 'node-1', local: true }],
     };
     // The post lands at once; its answer would come only after a minute.
