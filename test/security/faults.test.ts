@@ -123,7 +123,8 @@ describe('failure behaviour over a real sshd', () => {
     const watch = watchNode(sshd.pid);
     const running = b.triage();
     const capture = await waitFor('the capture step on the node', () => stepPid(sshd, /sh -s -- capture [0-9a-f]{32} /), 20_000);
-    await new Promise((r) => setTimeout(r, 500)); // perf is recording by now
+    // The capture step picks its tracer before it records: cut the connection once perf is recording.
+    await waitFor('perf recording on the node', () => watch.seen().commands.some((c) => /perf record/.test(c)), 20_000);
     process.kill(sessionSshdOf(sshd, capture), 'SIGKILL');
     const t = await running;
     expectFailed(t, 'connection_lost', /^the connection to 127\.0\.0\.1:\d+ was lost|closed before the step reported an exit status/);
@@ -211,6 +212,8 @@ describe('failure behaviour over a real sshd', () => {
     const watch = watchNode(sshd.pid);
     const running = b.triage();
     await waitFor('the capture step on the node', () => stepPid(sshd, new RegExp(`sh -s -- capture [0-9a-f]{32} 4 auto .*\\b${gen.pid}\\b`)), 20_000);
+    // Once perf records (the step picks its tracer first), let it see the reader fault for a while.
+    await waitFor('perf recording on the node', () => watch.seen().commands.some((c) => /perf record/.test(c)), 20_000);
     await new Promise((r) => setTimeout(r, 1500));
     process.kill(gen.pid, 'SIGKILL');
     const t = await running;
