@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { ALERT_THRESHOLD_PER_SEC as DEFAULT_ALERT_THRESHOLD_PER_SEC } from '../model/limits.js';
+import { instanceHost as hostOfInstance } from '../config/inventory.js';
 import type { Config, NodeConfig, PrometheusConfig } from '../config/schema.js';
 import type {
   PrometheusContext,
@@ -58,10 +59,10 @@ export function nodeSeriesLabels(node: NodeConfig, trigger: Trigger): Record<str
   return node.prometheus?.selector ?? null;
 }
 
-/** The instance's host part: `10.0.0.5:9100` → `10.0.0.5`, `[fe80::1]:9100` → `[fe80::1]`. */
+/** The instance's host part as it is written in the label: `10.0.0.5:9100` → `10.0.0.5`, `[fe80::1]:9100` → `[fe80::1]`. */
 export function instanceHost(instance: string): string {
-  const m = /^(\[[^\]]*\]|[^:]*)(:\d+)?$/.exec(instance);
-  return m ? m[1]! : instance;
+  const host = hostOfInstance(instance);
+  return instance.startsWith('[') ? `[${host}]` : host;
 }
 
 export interface QueryPlan {

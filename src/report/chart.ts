@@ -47,8 +47,9 @@ export function majfltChart(analysis: Pick<Analysis, 'system' | 'processes'>, ma
   );
 }
 
-function niceMax(v: number): number {
-  if (v <= 0) return 1;
+/** A round upper bound for a chart's scale: 1, 2, 2.5 or 5 times a power of ten. */
+export function niceMax(v: number): number {
+  if (!(v > 0)) return 1;
   const p = 10 ** Math.floor(Math.log10(v));
   for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
   return 10 * p;
@@ -58,7 +59,7 @@ function fmt(v: number): string {
   return v >= 1000 ? `${(v / 1000).toFixed(v % 1000 === 0 ? 0 : 1)}k` : String(Math.round(v));
 }
 
-function truncate(s: string, n: number): string {
+export function truncate(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
 

@@ -1,4 +1,5 @@
 import { isPrometheusFailure, type Point, type PrometheusContext, type PrometheusHistory, type PrometheusQueryName } from '../model/prometheus-context.js';
+import { niceMax, truncate } from './chart.js';
 import { escapeHtml } from './escape.js';
 
 /**
@@ -148,12 +149,6 @@ function seconds(iso: string | null | undefined): number | null {
   return Number.isFinite(t) ? t / 1000 : null;
 }
 
-function niceMax(v: number): number {
-  if (!(v > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
-}
 
 const n = (v: number) => v.toFixed(1);
 const hhmm = (t: number) => new Date(t * 1000).toISOString().slice(11, 16);
@@ -169,6 +164,3 @@ function fmtBytes(v: number): string {
   return `${Math.round(v / 2 ** 20)} MiB`;
 }
 
-function truncate(s: string, len: number): string {
-  return s.length > len ? `${s.slice(0, len - 1)}…` : s;
-}

@@ -7,7 +7,7 @@ import { OPEN_REPORT_ACTION, RUN_AGAIN_ACTION, type RunAgainValue } from '../../
 import type { Trigger, TriageOutcome, TriageStart } from '../../model/triage.js';
 import type { VerdictKind } from '../../model/verdict.js';
 import { templates, type TemplateSet } from '../templates.js';
-import { historyView } from '../history.js';
+import { historyView, utcMinute } from '../history.js';
 import { historyLineView } from '../history-line.js';
 import { actions, context, header, message, plainContext, section, type SlackMessage } from './blocks.js';
 
@@ -44,7 +44,7 @@ export function slackTime(iso: string): SlackTime | null {
   const ms = Date.parse(iso);
   if (!Number.isFinite(ms) || ms <= 0) return null;
   const d = new Date(ms).toISOString();
-  return { unix: Math.floor(ms / 1000), text: `${d.slice(0, 10)} ${d.slice(11, 16)} UTC` };
+  return { unix: Math.floor(ms / 1000), text: utcMinute(d) };
 }
 
 /** Slack user ids as Slack sends them; anything else is not turned into a mention. */
