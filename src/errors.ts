@@ -19,6 +19,7 @@ export const errorCodes = {
   template_missing: false,
   template_field_missing: false,
   store_unavailable: true,
+  store_schema_newer: false,
   cancelled: false,
   queue_full: true,
   interrupted: true,

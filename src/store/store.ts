@@ -171,8 +171,9 @@ export interface Store {
   /** running → done|failed, only while `owner` holds the lease. False otherwise (taken over, or ended meanwhile). */
   complete(id: string, owner: string, c: Completion): Promise<boolean>;
   /**
-   * Ends a triage without a run of its own (cancelled, interrupted), only from one of the given states; for
-   * `running`, only while `owner` holds it, or (owner null) once its lease expired before `at`.
+   * Ends a triage without a run of its own (cancelled, interrupted, crashed), only from one of the given states.
+   * For `running`: with `owner` a string, only while that owner holds the lease; with `owner` null, only once the
+   * lease expired before `at`; without `owner`, whoever holds it. The lease is cleared.
    */
   fail(id: string, verdict: Verdict, at: Date, from: readonly TriageStatus[], owner?: string | null): Promise<boolean>;
 
