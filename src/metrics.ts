@@ -37,13 +37,25 @@ export interface Metrics {
   slackSocketConnects: Counter;
   /** Posts whose outcome the bot did not see, found in Slack by their metadata and taken as delivered (not posted twice). */
   slackAdopted: Counter;
+  /** Triages taken over from a replica that stopped renewing its lease: run again, or recorded as interrupted. */
+  takeovers: Counter<'outcome'>;
 }
 
 /**
  * One registry per service (not prom-client's global one), so tests can build many apps.
  * `queueDepth` reads the dispatcher at scrape time.
  */
-export function createMetrics(sample: { queued: () => number; running: () => number; slackPending?: () => number }): Metrics {
+export function createMetrics(sample: {
+  queued: () => number;
+  running: () => number;
+  slackPending?: () => number | Promise<number>;
+  /** Leases this replica holds (its running triages). */
+  leases?: () => number;
+  /** Whether the store answered its last check. */
+  storeUp?: () => boolean;
+  /** This replica's name and its store's kind, for pagefault_triage_replica_info. */
+  replica?: { replica: string; store: string };
+}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'pagefault_triage_' });
   const webhooks = new Counter({
@@ -109,9 +121,38 @@ export function createMetrics(sample: { queued: () => number; running: () => num
     name: 'pagefault_triage_slack_outbox_pending',
     help: 'Slack calls recorded and not yet delivered (waiting for Slack, or for their turn).',
     registers: [registry],
-    collect() {
-      this.set(sample.slackPending?.() ?? 0);
+    async collect() {
+      this.set((await sample.slackPending?.()) ?? 0);
     },
+  });
+  const info = new Gauge({
+    name: 'pagefault_triage_replica_info',
+    help: 'Always 1: this replica\'s name (the lease owner in the store and in logs) and its store (sqlite or postgres).',
+    labelNames: ['replica', 'store'],
+    registers: [registry],
+  });
+  if (sample.replica) info.set(sample.replica, 1);
+  new Gauge({
+    name: 'pagefault_triage_leases_held',
+    help: 'Running triages whose lease this replica holds and renews.',
+    registers: [registry],
+    collect() {
+      this.set(sample.leases?.() ?? sample.running());
+    },
+  });
+  new Gauge({
+    name: 'pagefault_triage_store_up',
+    help: '1 while the store (SQLite file or PostgreSQL) answers, 0 while it does not (/-/ready is then 503).',
+    registers: [registry],
+    collect() {
+      this.set(sample.storeUp?.() === false ? 0 : 1);
+    },
+  });
+  const takeovers = new Counter({
+    name: 'pagefault_triage_lease_takeovers_total',
+    help: 'Running triages taken over from a replica that stopped renewing its lease: requeued (run again) or interrupted.',
+    labelNames: ['outcome'],
+    registers: [registry],
   });
   const slackSocketConnected = new Gauge({
     name: 'pagefault_triage_slack_socket_connected',
@@ -135,5 +176,6 @@ export function createMetrics(sample: { queued: () => number; running: () => num
   for (const t of triggerKinds) for (const v of verdictKindSchema.options) triages.inc({ trigger: t, verdict: v }, 0);
   for (const m of slackCallMethods) for (const o of slackCallOutcomes) slackCalls.inc({ method: m, outcome: o }, 0);
   for (const r of ['commands', 'interactions']) for (const o of slackRequestOutcomes) slackRequests.inc({ route: r, outcome: o }, 0);
-  return { registry, webhooks, alerts, triages, duration, sshFailures, slackCalls, slackRequests, slackSocketConnected, slackSocketConnects, slackAdopted };
+  for (const o of ['requeued', 'interrupted']) takeovers.inc({ outcome: o }, 0);
+  return { registry, webhooks, alerts, triages, duration, sshFailures, slackCalls, slackRequests, slackSocketConnected, slackSocketConnects, slackAdopted, takeovers };
 }

@@ -1,7 +1,7 @@
 /**
  * The whole chain, put together in this one file:
  *
- *   intake (webhook, Slack: validate, route alert to node) → dispatch (dedup, cooldown, queue, one per node)
+ *   intake (webhook, Slack: validate, route alert to node) → dispatch (dedup, cooldown, the store's queue, leases)
  *   → engine: triageNode in pipeline.ts (remote → playbook → analysis: connect, rank, capture, resolve, verdict)
  *   → report (Markdown) → store (verdict, report, evidence) → notify (log, or Slack through its outbox)
  *
@@ -9,6 +9,8 @@
  * file hands each stage what the one before produced. A verdict is stored before it is notified, so every
  * notification can link to its report, and the notifier gets the verdict from here, never from the store.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { findNode } from './config/inventory.js';
@@ -37,8 +39,9 @@ import { renderReport } from './report/markdown.js';
 import { slackMessages } from './report/slack/messages.js';
 import { capEvidence, capReport } from './store/evidence-cap.js';
 import { startRetention } from './store/retention.js';
-import { completeWithRetry, storeWrite } from './store/store-errors.js';
-import { TriageStore } from './store/triage-store.js';
+import { openStore } from './store/open.js';
+import { completeWithRetry, isStoreError, storeWrite } from './store/store-errors.js';
+import type { Store } from './store/store.js';
 
 /** `triageNode` of src/pipeline.ts: never throws, failures come back as a `failed` verdict. */
 export type TriageFn = typeof triageNode;
@@ -56,11 +59,17 @@ export interface ServiceDeps {
   pruneEveryMs?: number;
   /** False: no Socket Mode connection even with slack.appToken (one-shot commands such as `run`). */
   slackSocket?: boolean;
+  /** This replica's name (default: host, pid and a random suffix). */
+  replica?: string;
+  /** How often the dispatcher looks for work admitted by other replicas and for expired leases (ms). */
+  pollMs?: number;
 }
 
 export interface Service extends IntakeService {
-  readonly store: TriageStore;
+  readonly store: Store;
   readonly dispatcher: Dispatcher;
+  /** This replica's name: it owns the leases of the triages it runs. */
+  readonly replica: string;
   /** The Socket Mode connection when `slack.appToken` is set (and not turned off by `ServiceDeps.slackSocket`). */
   readonly slackSocket: SlackSocket | undefined;
   /** Base of report links: `server.publicUrl`, or the listening address once known. */
@@ -68,9 +77,9 @@ export interface Service extends IntakeService {
   readonly log: Log;
   /** The Slack side (outbox, ephemeral answers) when `slack` is configured and no other notifier was injected. */
   readonly slack: SlackNotifier | undefined;
-  getTriage(id: string): TriageView | undefined;
+  getTriage(id: string): Promise<TriageView | undefined>;
   /** The report, with the analysis from the stored evidence when there is one (for the page's chart). */
-  getReport(id: string): { triage: TriageView; markdown: string; analysis: Analysis | null } | undefined;
+  getReport(id: string): Promise<{ triage: TriageView; markdown: string; analysis: Analysis | null } | undefined>;
   /** Stops taking triages, lets running ones finish within `graceSeconds` (default triage.shutdownGraceSeconds), closes the store. */
   close(graceSeconds?: number): Promise<void>;
 }
@@ -78,11 +87,12 @@ export interface Service extends IntakeService {
 export async function createService(config: Config, deps: ServiceDeps = {}): Promise<Service> {
   const log = deps.log ?? pino({ level: 'info' });
   const now = deps.now ?? (() => new Date());
-  const store = TriageStore.open(config.storage.path);
+  const store = await openStore(config.storage, log);
+  const replica = deps.replica ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   let publicUrl = config.server.publicUrl ?? `http://${config.server.host}:${config.server.port}`;
   const viewOf = (r: TriageRecord): TriageView => toTriageView(r, publicUrl, config.server.reportToken);
-  const view = (id: string): TriageView | undefined => {
-    const r = store.get(id);
+  const view = async (id: string): Promise<TriageView | undefined> => {
+    const r = await store.get(id);
     return r && viewOf(r);
   };
 
@@ -90,7 +100,10 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
   const metrics = createMetrics({
     queued: () => dispatcher.queuedCount,
     running: () => dispatcher.runningCount,
-    slackPending: () => (store.open ? store.outbox.pendingCount() : 0),
+    slackPending: async () => (store.open && storeUp ? store.outbox.pendingCount().catch(() => 0) : 0),
+    leases: () => dispatcher.runningCount,
+    storeUp: () => storeUp,
+    replica: { replica, store: store.kind },
   });
   // The stages, top to bottom: dispatch calls `execute` for each job it starts.
   const execute = triageStage({
@@ -100,10 +113,15 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
     publicUrl: () => publicUrl,
     notify: (call, what, triageId) => notifyStage(call, what, triageId),
   });
-  const dispatcher = new Dispatcher({ triage: config.triage, store, execute, log, now });
+  const dispatcher = new Dispatcher({
+    triage: config.triage, store, execute, log, now, replica,
+    nodeNamed: (name) => findNode(config.nodes, name),
+    ...(deps.pollMs ? { pollMs: deps.pollMs } : {}),
+    onTakeover: (_r, outcome) => metrics.takeovers.inc({ outcome }),
+  });
   const slack =
     deps.notifier === undefined && config.slack
-      ? createSlackNotifier({ slack: config.slack, store, log, metrics, render: slackMessages(config.slack.command), viewOf })
+      ? createSlackNotifier({ slack: config.slack, store, owner: replica, log, metrics, render: slackMessages(config.slack.command), viewOf })
       : undefined;
   const notifier: Notifier = deps.notifier ?? slack ?? createLogNotifier(log);
 
@@ -124,14 +142,49 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
     for (const r of resolved) {
       await new Promise<void>((done) => setImmediate(done));
       if (!store.open) return;
-      const latest = store.latestForAlert(r.node, r.fingerprint, r.startsAt);
+      let latest;
+      try {
+        latest = await store.latestForAlert(r.node, r.fingerprint, r.startsAt);
+      } catch (err) {
+        log.warn({ node: r.node, err: asTriageError(err) }, 'cannot look up the triage of a resolved alert; no resolved reply');
+        continue;
+      }
       const alert = { ...r, triage: latest ? { id: latest.id, status: latest.status } : null };
       await notifyStage((n) => n.alertResolved(alert), 'alertResolved', latest?.id ?? null);
     }
   }
 
-  recover(config, store, dispatcher, log, now());
-  notifier.start?.();
+  /**
+   * Whether the store answers: /-/ready says 503 while it does not (the load balancer then sends webhooks to a
+   * replica that can store them). Checked every second, and set at once by any request that found it away.
+   */
+  let storeUp = true;
+  const checkStore = async () => {
+    try {
+      await store.health();
+      if (!storeUp) log.info({ store: store.kind, location: store.location }, 'the store is reachable again');
+      storeUp = true;
+    } catch (err) {
+      if (!isStoreError(err)) throw err;
+      if (storeUp) log.error({ store: store.kind, err: asTriageError(err) }, 'the store is unreachable: /-/ready answers 503 and webhooks are refused with 503 until it is back');
+      storeUp = false;
+    }
+  };
+  const storeWatch = setInterval(() => void checkStore().catch((err: unknown) => log.error({ err }, 'store check crashed')), 1000).unref();
+  /** A store write that failed for want of the store marks it down at once. */
+  const guarded = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await storeWrite(what, fn);
+    } catch (err) {
+      if (isStoreError(err)) storeUp = false;
+      throw err;
+    }
+  };
+
+  await recover(config, store, log, now());
+  await notifier.start?.();
+  dispatcher.start();
+  log.info({ replica, store: store.kind, location: store.location }, 'replica started');
   const retention = startRetention({ store, retentionDays: config.storage.retentionDays, log, now, ...(deps.pruneEveryMs ? { everyMs: deps.pruneEveryMs } : {}) });
 
   let closing: Promise<void> | undefined;
@@ -153,10 +206,12 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
     set publicUrl(url: string) {
       publicUrl = url;
     },
-    ready: () => dispatcher.isAccepting && store.open,
+    replica,
+    ready: () => dispatcher.isAccepting && store.open && storeUp,
+    storeReachable: () => storeUp,
 
-    receiveWebhook(webhook: Webhook): WebhookAnswer {
-      const admitted = storeWrite('record the alerts', () => store.transaction(() => admitWebhook(webhook, config, dispatcher)), dispatcher.checkpoint());
+    async receiveWebhook(webhook: Webhook): Promise<WebhookAnswer> {
+      const admitted = await guarded('record the alerts', () => admitWebhook(webhook, config, dispatcher));
       for (const o of admitted.outcomes) metrics.alerts.inc({ outcome: o });
       if (webhook.truncatedAlerts > 0) {
         log.warn({ truncatedAlerts: webhook.truncatedAlerts, groupKey: webhook.groupKey }, 'Alertmanager truncated this notification: raise max_alerts on the receiver');
@@ -165,44 +220,51 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
       return admitted.answer;
     },
 
-    requestTriage(nodeName: string, trigger: ManualTrigger, options: RunOptions = {}): Admission {
+    async requestTriage(nodeName: string, trigger: ManualTrigger, options: RunOptions = {}): Promise<Admission> {
       const node = findNode(config.nodes, nodeName);
       if (!node) throw new TriageError('unknown_node', `there is no node "${nodeName}" in the inventory`);
-      return storeWrite('record the triage', () => store.transaction(() => dispatcher.admitManual(node, trigger, options)), dispatcher.checkpoint());
+      const [admission] = await guarded('record the triage', () => dispatcher.admit([{ op: 'manual', node, trigger, options }]));
+      if (!admission || admission.status === 'cancelled') throw new Error('admission of a manual triage answered nothing');
+      return admission;
     },
 
     respond(responseUrl: string, text: string) {
       slack?.respond(responseUrl, text);
     },
 
-    handleOnce(key, handle) {
-      return storeWrite('record the Slack request', () =>
-        store.transaction(() => {
-          if (!store.deliveries.claim(key, now().getTime())) return { first: false, answer: store.deliveries.answer(key) };
-          const answer = handle();
-          store.deliveries.setAnswer(key, answer);
-          return { first: true, answer };
-        }),
-        dispatcher.checkpoint(),
-      );
+    async handleOnce(key, handle) {
+      // The key is claimed first: a second delivery, at any replica, starts nothing. If handling fails the claim
+      // is given back, so Slack's redelivery is handled.
+      const first = await guarded('record the Slack request', () => store.deliveries.claim(key, now().getTime()));
+      if (!first) return { first: false, answer: await guarded('read the Slack request', () => store.deliveries.answer(key)) };
+      try {
+        const answer = await handle();
+        await guarded('record the Slack answer', () => store.deliveries.setAnswer(key, answer));
+        return { first: true, answer };
+      } catch (err) {
+        await store.deliveries.release(key).catch((e: unknown) => log.warn({ key, err: asTriageError(e) }, 'cannot release the Slack request key'));
+        throw err;
+      }
     },
 
     getTriage: view,
-    listTriages: (filter) => store.list(filter).map(viewOf),
-    getReport(id) {
-      const markdown = store.report(id);
-      const triage = markdown === undefined ? undefined : view(id);
-      return markdown === undefined || !triage ? undefined : { triage, markdown, analysis: store.analysis(id) };
+    listTriages: async (filter) => (await store.list(filter)).map(viewOf),
+    async getReport(id) {
+      const markdown = await store.report(id);
+      const triage = markdown === undefined ? undefined : await view(id);
+      return markdown === undefined || !triage ? undefined : { triage, markdown, analysis: await store.analysis(id) };
     },
 
     close(graceSeconds = config.triage.shutdownGraceSeconds) {
       closing ??= (async () => {
         await slackSocket?.close();
         retention.stop();
+        clearInterval(storeWatch);
         const { finished, interrupted } = await dispatcher.close(graceSeconds * 1000);
-        log.info({ finished: finished.length, interrupted: interrupted.length, queuedLeft: store.open ? store.unfinished().length : null }, 'dispatcher stopped');
+        const queuedLeft = store.open ? await store.queuedCount().catch(() => null) : null;
+        log.info({ finished: finished.length, interrupted: interrupted.length, queuedLeft }, 'dispatcher stopped');
         await notifier.close?.();
-        store.close();
+        await store.close();
       })();
       return closing;
     },
@@ -216,7 +278,7 @@ export async function createService(config: Config, deps: ServiceDeps = {}): Pro
 
 interface TriageStageDeps {
   config: Config;
-  store: TriageStore;
+  store: Store;
   log: Log;
   now: () => Date;
   metrics: Metrics;
@@ -247,7 +309,7 @@ function triageStage(deps: TriageStageDeps): (job: Job, signal: AbortSignal) => 
       fetchPrometheusContext(config, node, trigger, { now: now(), signal }),
     ]);
     const url = reportUrl(deps.publicUrl(), id, config.server.reportToken);
-    const context = { history: earlierTriages(store, node.name, now(), log), ...(prometheus ? { prometheus } : {}) };
+    const context = { history: await earlierTriages(store, node.name, now(), log), ...(prometheus ? { prometheus } : {}) };
     const history = context.history.map((h) => ({ ...h, reportUrl: reportUrl(deps.publicUrl(), h.id, config.server.reportToken) }));
     let markdown: string | null = null;
     try {
@@ -267,18 +329,20 @@ function triageStage(deps: TriageStageDeps): (job: Job, signal: AbortSignal) => 
     if (evidence.trim || report?.cut) log.warn({ triageId: id, node: node.name, evidenceTrimmed: evidence.trim, reportCut: report?.cut }, 'triage evidence over storage.maxEvidenceBytes: trimmed');
     const finishedAt = now();
     const status = verdict.kind === 'failed' ? 'failed' : 'done';
+    // Kept in memory and retried while the store is away; stored only while this replica still holds the lease.
     const stored = await completeWithRetry(
       store,
       id,
+      job.owner,
       { status, verdict, finishedAt, reportMarkdown: report?.markdown ?? null, resultJson: evidence.json },
       { log, signal },
     );
     if (!stored) {
-      log.warn({ triageId: id, node: node.name }, 'triage finished after it was marked interrupted; its result is discarded');
+      log.warn({ triageId: id, node: node.name }, 'triage finished after it was marked interrupted or taken over by another replica; its result is discarded');
       return;
     }
     try {
-      store.setContext(id, context);
+      await store.setContext(id, context);
     } catch (err) {
       log.warn({ triageId: id, err: asTriageError(err) }, 'cannot store the triage context; the verdict is stored');
     }
@@ -310,9 +374,9 @@ function triageStage(deps: TriageStageDeps): (job: Job, signal: AbortSignal) => 
 }
 
 /** The node's earlier finished triages: context for the report, never a reason to fail the triage. */
-function earlierTriages(store: TriageStore, node: string, now: Date, log: Log) {
+async function earlierTriages(store: Store, node: string, now: Date, log: Log) {
   try {
-    return store.open ? store.history(node, new Date(now.getTime() - HISTORY_DAYS * 86_400_000), HISTORY_MAX) : [];
+    return store.open ? await store.history(node, new Date(now.getTime() - HISTORY_DAYS * 86_400_000), HISTORY_MAX) : [];
   } catch (err) {
     log.warn({ node, err: asTriageError(err) }, 'cannot read the node\'s earlier triages; the report goes without them');
     return [];

@@ -150,7 +150,16 @@ export const serverSchema = z.strictObject({
 });
 
 export const storageSchema = z.strictObject({
+  /** The embedded SQLite store's directory: the default, for one process. Ignored when `url` is set. */
   path: z.string().default('./data'),
+  /**
+   * postgres://user:pass@host:5432/db (or postgresql://): all state in PostgreSQL ≥ 13, shared by every replica
+   * pointing at it. Usually `${PFT_DATABASE_URL}`.
+   */
+  url: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
   /** Triages (with their reports and evidence) older than this are deleted by a scheduled cleanup. */
   retentionDays: z.number().int().min(1).max(3650).default(30),
   /**
@@ -258,6 +267,11 @@ export const configSchema = z.strictObject({
       shutdownGraceSeconds: z.number().int().min(0).max(3600).default(30),
       /** On start, triages a previous process left queued are run if younger than this, else marked interrupted (0: never run). */
       requeueMaxAgeSeconds: z.number().int().min(0).max(86400).default(600),
+      /**
+       * A running triage is held by a lease its replica renews every leaseSeconds / 3; when a replica stops
+       * (killed, cut off), another takes the triage over once the lease is this old.
+       */
+      leaseSeconds: z.number().int().min(1).max(600).default(15),
     })
     .prefault({}),
   nodes: z

@@ -3,33 +3,25 @@ import type { Config } from '../config/schema.js';
 import { TriageError } from '../errors.js';
 import type { Log } from '../log.js';
 import { failureVerdict } from '../model/failure.js';
-import type { TriageStore } from '../store/triage-store.js';
-import type { Dispatcher, Job } from './dispatcher.js';
+import type { Store } from '../store/store.js';
 
 /**
- * Triages a previous process left unfinished: running ones are marked interrupted (their node was
- * left mid-playbook, and the playbook's own timeouts clean up there); queued ones never started, so
- * they run now if still recent (the alert was answered 202, so Alertmanager will not resend it),
- * and are marked interrupted when older than triage.requeueMaxAgeSeconds.
+ * At start, triages left queued with nobody to run them: those older than triage.requeueMaxAgeSeconds, or whose
+ * node left the inventory, are marked interrupted (the alert was answered 202, so Alertmanager will not resend
+ * it, and a late answer is of no use); the others stay queued and run. Running triages are not touched here:
+ * their lease says whether their replica is alive, and the dispatcher takes over the expired ones.
  */
-export function recover(config: Config, store: TriageStore, dispatcher: Dispatcher, log: Log, now: Date): void {
+export async function recover(config: Config, store: Store, log: Log, now: Date): Promise<void> {
   const maxAgeMs = config.triage.requeueMaxAgeSeconds * 1000;
-  const resumed: Job[] = [];
-  store.transaction(() => {
-    for (const r of store.unfinished()) {
-      const node = findNode(config.nodes, r.node);
-      const ageMs = now.getTime() - Date.parse(r.createdAt);
-      let message: string | null = null;
-      if (r.status === 'running') message = 'interrupted: the bot stopped while this triage was running';
-      else if (!node) message = `interrupted: the bot restarted and node ${r.node} is no longer in the inventory`;
-      else if (ageMs > maxAgeMs) message = `interrupted: the bot stopped before this triage started, and after restart it was ${Math.round(ageMs / 1000)} s old (triage.requeueMaxAgeSeconds = ${config.triage.requeueMaxAgeSeconds})`;
-      if (message !== null || !node) {
-        store.fail(r.id, failureVerdict(new TriageError('interrupted', message ?? 'interrupted')), now, ['queued', 'running']);
-        log.warn({ triageId: r.id, node: r.node, was: r.status }, 'triage marked interrupted after restart');
-      } else {
-        resumed.push({ id: r.id, node, trigger: r.trigger, options: r.options, createdAt: r.createdAt });
-      }
+  for (const r of await store.unfinished()) {
+    if (r.status !== 'queued') continue;
+    const ageMs = now.getTime() - Date.parse(r.createdAt);
+    let message: string | null = null;
+    if (!findNode(config.nodes, r.node)) message = `interrupted: the bot restarted and node ${r.node} is no longer in the inventory`;
+    else if (ageMs > maxAgeMs) message = `interrupted: the bot stopped before this triage started, and after restart it was ${Math.round(ageMs / 1000)} s old (triage.requeueMaxAgeSeconds = ${config.triage.requeueMaxAgeSeconds})`;
+    if (message === null) continue;
+    if (await store.fail(r.id, failureVerdict(new TriageError('interrupted', message)), now, ['queued'])) {
+      log.warn({ triageId: r.id, node: r.node, was: r.status }, 'triage marked interrupted after restart');
     }
-  });
-  for (const job of resumed) dispatcher.resume(job);
+  }
 }

@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { AdmitOutcome, AdmitRequest, Dispatcher } from '../dispatch/dispatcher.js';
 import type { AlertOutcome } from '../metrics.js';
 import type { ResolvedAlert } from '../model/alert.js';
 import type { Webhook } from './alertmanager.js';
@@ -20,23 +20,31 @@ export interface Admitted {
 
 /**
  * Turns each alert of a webhook into a triage, a duplicate, a cancellation or an ignored entry with
- * its reason. Nothing is dropped without a line in the answer.
+ * its reason, admitted in one store transaction. Nothing is dropped without a line in the answer.
  */
-export function admitWebhook(webhook: Webhook, config: Pick<Config, 'triage' | 'nodes'>, dispatcher: Dispatcher): Admitted {
+export async function admitWebhook(webhook: Webhook, config: Pick<Config, 'triage' | 'nodes'>, dispatcher: Pick<Dispatcher, 'admit'>): Promise<Admitted> {
+  const routed = webhook.alerts.map((alert) => ({ alert, routed: routeAlert(alert, config) }));
+  const requests: AdmitRequest[] = [];
+  for (const { alert, routed: r } of routed) {
+    if (r.kind === 'resolved') requests.push({ op: 'cancel', node: r.node.name, fingerprint: alert.fingerprint, message: 'cancelled: the alert resolved before the triage started' });
+    if (r.kind === 'firing') requests.push({ op: 'alert', node: r.node, trigger: r.trigger });
+  }
+  const results: AdmitOutcome[] = requests.length > 0 ? await dispatcher.admit(requests) : [];
+  let next = 0;
   const answer: WebhookAnswer = { triages: [], ignored: [] };
   const outcomes: AlertOutcome[] = [];
   const resolved: Admitted['resolved'] = [];
-  for (const alert of webhook.alerts) {
-    const routed = routeAlert(alert, config);
+  for (const { alert, routed: r } of routed) {
     const fingerprint = alert.fingerprint;
-    switch (routed.kind) {
+    switch (r.kind) {
       case 'ignored':
-        answer.ignored.push({ fingerprint, reason: routed.reason });
+        answer.ignored.push({ fingerprint, reason: r.reason });
         outcomes.push('ignored');
         break;
       case 'resolved': {
-        const node = routed.node.name;
-        const cancelled = dispatcher.cancelQueued(node, fingerprint, 'cancelled: the alert resolved before the triage started');
+        const node = r.node.name;
+        const res = results[next++]!;
+        const cancelled = res.status === 'cancelled' ? res.ids : [];
         const reason = cancelled.length > 0 ? `resolved: cancelled queued triage ${cancelled.join(', ')} of node ${node}` : `resolved: no queued triage of node ${node} to cancel`;
         answer.ignored.push({ fingerprint, reason });
         outcomes.push('resolved');
@@ -52,7 +60,8 @@ export function admitWebhook(webhook: Webhook, config: Pick<Config, 'triage' | '
         break;
       }
       case 'firing': {
-        const a = dispatcher.admitAlert(routed.node, routed.trigger);
+        const a = results[next++]!;
+        if (a.status === 'cancelled') throw new Error('admission answered a firing alert with a cancellation');
         if (a.status === 'queued' || a.status === 'duplicate') {
           answer.triages.push({ id: a.id, node: a.node, fingerprint, status: a.status });
         } else {

@@ -43,6 +43,11 @@ export const alertsRoute: FastifyPluginAsync<{ service: IntakeService }> = async
         .send({ error: 'unauthorized', message: 'POST /alerts needs Authorization: Bearer <server.webhookToken>' });
     },
   }, async (req, reply) => {
+    if (!service.storeReachable()) {
+      metrics.webhooks.inc({ outcome: 'unavailable' });
+      req.log.warn({ outcome: 'unavailable' }, 'webhook refused: the store is unreachable');
+      return reply.code(503).header('retry-after', '10').send({ error: 'store unavailable', message: 'the bot cannot record alerts right now (its store is unreachable); Alertmanager will retry' });
+    }
     if (!service.ready()) {
       metrics.webhooks.inc({ outcome: 'unavailable' });
       req.log.warn({ outcome: 'unavailable' }, 'webhook refused: shutting down');
@@ -61,7 +66,7 @@ export const alertsRoute: FastifyPluginAsync<{ service: IntakeService }> = async
     }
     let answer;
     try {
-      answer = service.receiveWebhook(parsed.data);
+      answer = await service.receiveWebhook(parsed.data);
     } catch (err) {
       if (!isStoreError(err)) throw err;
       // Nothing was recorded (one transaction per webhook): a 5xx makes Alertmanager send it again.
@@ -70,7 +75,7 @@ export const alertsRoute: FastifyPluginAsync<{ service: IntakeService }> = async
       return reply
         .code(503)
         .header('retry-after', '30')
-        .send({ error: 'store unavailable', message: 'the bot cannot record alerts right now (its store is full or read-only); Alertmanager will retry' });
+        .send({ error: 'store unavailable', message: 'the bot cannot record alerts right now (its store is unreachable, full or read-only); Alertmanager will retry' });
     }
     metrics.webhooks.inc({ outcome: 'accepted' });
     req.log.info(

@@ -12,17 +12,20 @@ import type { WebhookAnswer } from './admit-webhook.js';
 export interface IntakeService {
   readonly config: Config;
   readonly metrics: Metrics;
-  /** True while the service takes new triages (false once closing). */
+  /** True while the service takes new triages: not closing, and the store answers. */
   ready(): boolean;
-  receiveWebhook(webhook: Webhook): WebhookAnswer;
+  /** False while the store does not answer (the last check, at most a second old). */
+  storeReachable(): boolean;
+  /** Throws TriageError('store_unavailable') when the alerts cannot be recorded (answer 503: Alertmanager retries). */
+  receiveWebhook(webhook: Webhook): Promise<WebhookAnswer>;
   /** A triage someone asked for. Throws TriageError('unknown_node'). */
-  requestTriage(nodeName: string, trigger: ManualTrigger, options?: RunOptions): Admission;
-  listTriages(filter: { node?: string | undefined; kind?: VerdictKind | undefined; limit: number; offset?: number }): TriageView[];
+  requestTriage(nodeName: string, trigger: ManualTrigger, options?: RunOptions): Promise<Admission>;
+  listTriages(filter: { node?: string | undefined; kind?: VerdictKind | undefined; limit: number; offset?: number }): Promise<TriageView[]>;
   /** Answers the person who asked, privately, through the response_url Slack gave (no-op without Slack). */
   respond(responseUrl: string, text: string): void;
   /**
    * Runs `handle` once per key (a Slack trigger or envelope id), across restarts and replicas sharing the
-   * store, in one transaction with what it records. A repeat does not run it: it gets the first answer back.
+   * store. A repeat does not run it: it gets the first answer back (null while the first is still handling it).
    */
-  handleOnce(key: string, handle: () => string): { first: boolean; answer: string | null };
+  handleOnce(key: string, handle: () => Promise<string>): Promise<{ first: boolean; answer: string | null }>;
 }

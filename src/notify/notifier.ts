@@ -12,7 +12,7 @@ export interface Notifier {
   /** A resolved notification for a known node. */
   alertResolved(alert: ResolvedAlert): Promise<void>;
   /** Begins delivering, once the service has recovered its store (a notifier with its own queue). */
-  start?(): void;
+  start?(): void | Promise<void>;
   /** Stops delivering; called before the store closes. */
   close?(): Promise<void>;
 }

@@ -29,7 +29,7 @@ export const indexRoute: FastifyPluginAsync<{ service: Service }> = async (app, 
     const kind = q.data.kind ? q.data.kind : null;
     const number = q.data.page;
     // One more than a page: whether there is an older page, without counting every triage.
-    const rows = service.listTriages({ node: node ?? undefined, kind: kind ?? undefined, limit: INDEX_PAGE_SIZE + 1, offset: (number - 1) * INDEX_PAGE_SIZE });
+    const rows = await service.listTriages({ node: node ?? undefined, kind: kind ?? undefined, limit: INDEX_PAGE_SIZE + 1, offset: (number - 1) * INDEX_PAGE_SIZE });
     const href = (p: { node?: string | null; kind?: string | null; page?: number }) => {
       const params = new URLSearchParams();
       if (p.node) params.set('node', p.node);

@@ -9,6 +9,7 @@ export const opsRoutes: FastifyPluginAsync<{ service: Service }> = async (app, {
   });
   app.get('/-/healthy', async (_req, reply) => reply.type('text/plain').send('OK\n'));
   app.get('/-/ready', async (_req, reply) => {
+    if (!service.storeReachable()) return reply.code(503).type('text/plain').send(`the store (${service.store.kind}) is unreachable\n`);
     if (!service.ready()) return reply.code(503).type('text/plain').send('shutting down\n');
     // With Socket Mode, Slack reaches this replica only while its connection is up.
     if (service.slackSocket && !service.slackSocket.connected) return reply.code(503).type('text/plain').send('Slack Socket Mode is not connected\n');

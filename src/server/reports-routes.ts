@@ -19,9 +19,9 @@ export const reportsRoutes: FastifyPluginAsync<{ service: Service }> = async (ap
   app.get<{ Params: { file: string } }>('/reports/:file', { onRequest: readOne }, async (req, reply) => {
     const wantsMarkdown = req.params.file.endsWith('.md');
     const id = wantsMarkdown ? req.params.file.slice(0, -3) : req.params.file;
-    const report = triageIdPattern.test(id) ? service.getReport(id) : undefined;
+    const report = triageIdPattern.test(id) ? await service.getReport(id) : undefined;
     if (!report) {
-      const triage = triageIdPattern.test(id) ? service.getTriage(id) : undefined;
+      const triage = triageIdPattern.test(id) ? await service.getTriage(id) : undefined;
       const message = triage ? `triage ${id} has no report (it is ${triage.status}${triage.verdict ? `: ${triage.verdict.summary}` : ''})` : 'no report with this id';
       return reply.code(404).type('text/plain; charset=utf-8').send(`${message}\n`);
     }

@@ -15,7 +15,7 @@ export const triagesRoutes: FastifyPluginAsync<{ service: Service }> = async (ap
   const token = service.config.server.reportToken;
   const readOne = readOneHook(token, (req) => (req.params as { id: string }).id);
   app.get<{ Params: { id: string } }>('/triages/:id', { onRequest: readOne }, async (req, reply) => {
-    const triage = triageIdPattern.test(req.params.id) ? service.getTriage(req.params.id) : undefined;
+    const triage = triageIdPattern.test(req.params.id) ? await service.getTriage(req.params.id) : undefined;
     if (!triage) return reply.code(404).send({ error: 'not found', message: 'no triage with this id' });
     return triage;
   });
@@ -24,6 +24,6 @@ export const triagesRoutes: FastifyPluginAsync<{ service: Service }> = async (ap
   app.get('/triages', { onRequest: readListHook(token) }, async (req, reply) => {
     const q = listQuery.safeParse(req.query);
     if (!q.success) return reply.code(400).send({ error: 'bad request', message: formatIssues(q.error) });
-    return { triages: service.listTriages(q.data) };
+    return { triages: await service.listTriages(q.data) };
   });
 };

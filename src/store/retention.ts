@@ -1,6 +1,6 @@
 import type { Log } from '../log.js';
 import { isStoreError } from './store-errors.js';
-import type { TriageStore } from './triage-store.js';
+import type { Store } from './store.js';
 
 /**
  * Retention: finished triages older than storage.retentionDays are deleted, with their reports and evidence (one
@@ -12,23 +12,23 @@ export const PRUNE_EVERY_MS = 3600 * 1000;
 
 export interface Retention {
   /** Deletes what is due now; returns how many triages went (0 when the store could not be written). */
-  runOnce(): number;
+  runOnce(): Promise<number>;
   stop(): void;
 }
 
 export function startRetention(opts: {
-  store: TriageStore;
+  store: Store;
   retentionDays: number;
   log: Log;
   now: () => Date;
   everyMs?: number;
 }): Retention {
   const { store, retentionDays, log, now } = opts;
-  const runOnce = (): number => {
+  const runOnce = async (): Promise<number> => {
     if (!store.open) return 0;
     const before = new Date(now().getTime() - retentionDays * 86400 * 1000);
     try {
-      const removed = store.prune(before);
+      const removed = await store.prune(before);
       if (removed > 0) log.info({ removed, retentionDays, before: before.toISOString() }, 'old triages and their reports deleted');
       return removed;
     } catch (err) {
@@ -37,13 +37,8 @@ export function startRetention(opts: {
       return 0;
     }
   };
-  runOnce();
-  const timer = setInterval(() => {
-    try {
-      runOnce();
-    } catch (err) {
-      log.error({ err }, 'retention cleanup crashed');
-    }
-  }, opts.everyMs ?? PRUNE_EVERY_MS).unref();
+  const tick = () => runOnce().catch((err: unknown) => log.error({ err }, 'retention cleanup crashed'));
+  void tick();
+  const timer = setInterval(tick, opts.everyMs ?? PRUNE_EVERY_MS).unref();
   return { runOnce, stop: () => clearInterval(timer) };
 }

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { SlackDeliveryState } from '../model/triage.js';
+import type { OutboxRow, OutboxState, OutboxStore } from './store.js';
 
 /**
  * The Slack outbox: every Slack call the bot means to make is a row here before it is made, so a
@@ -8,24 +9,6 @@ import type { SlackDeliveryState } from '../model/triage.js';
  * start message it updates), and marks each sent, failed (permanently) or due again later. It also keeps
  * each triage's message (channel and ts, once posted) and its delivery state, on the triage's row.
  */
-
-export type OutboxState = 'pending' | 'sent' | 'failed';
-
-export interface OutboxRow {
-  seq: number;
-  triageId: string | null;
-  /** What the call is for: start, verdict, resolved, respond. */
-  purpose: string;
-  /** The call as JSON text (src/notify/slack/outbox-call.ts). */
-  callJson: string;
-  state: OutboxState;
-  attempts: number;
-  createdMs: number;
-  nextMs: number;
-  lastError: string | null;
-  /** Set when an attempt to post may have landed without the bot seeing the answer (ms of that attempt). */
-  unsureMs: number | null;
-}
 
 interface Row {
   seq: number;
@@ -53,57 +36,72 @@ const toRow = (r: Row): OutboxRow => ({
   unsureMs: r.unsure_ms,
 });
 
+const UNCLAIM = 'claim_owner = NULL, claim_until_ms = NULL';
+
 // A row is eligible when no earlier row of the same triage is still pending.
 const ELIGIBLE = `state = 'pending' AND (triage_id IS NULL OR NOT EXISTS (
   SELECT 1 FROM slack_outbox e WHERE e.triage_id = o.triage_id AND e.state = 'pending' AND e.seq < o.seq))`;
 
-export class SlackOutbox {
+export class SlackOutbox implements OutboxStore {
   private readonly db: Database.Database;
 
   constructor(db: Database.Database) {
     this.db = db;
   }
 
-  enqueue(row: { triageId: string | null; purpose: string; callJson: string; atMs: number }): number {
-    const r = this.db
-      .prepare(`INSERT INTO slack_outbox (triage_id, purpose, call_json, state, created_ms, next_ms) VALUES (?, ?, ?, 'pending', ?, ?)`)
-      .run(row.triageId, row.purpose, row.callJson, row.atMs, row.atMs);
-    return Number(r.lastInsertRowid);
+  async enqueue(row: { triageId: string | null; purpose: string; callJson: string; atMs: number }): Promise<number | null> {
+    return this.db.transaction(() => {
+      const r = this.db
+        .prepare(
+          `INSERT INTO slack_outbox (triage_id, purpose, call_json, state, created_ms, next_ms) VALUES (?, ?, ?, 'pending', ?, ?)
+           ON CONFLICT (triage_id, purpose) WHERE triage_id IS NOT NULL DO NOTHING`,
+        )
+        .run(row.triageId, row.purpose, row.callJson, row.atMs, row.atMs);
+      if (r.changes === 0) return null;
+      if (row.triageId) this.db.prepare(`UPDATE triages SET slack_state = 'pending' WHERE id = ?`).run(row.triageId);
+      return Number(r.lastInsertRowid);
+    })();
   }
 
-  /** The oldest eligible row due at `nowMs`. */
-  nextDue(nowMs: number): OutboxRow | undefined {
-    const r = this.db.prepare(`SELECT * FROM slack_outbox o WHERE ${ELIGIBLE} AND next_ms <= ? ORDER BY seq LIMIT 1`).get(nowMs) as Row | undefined;
+  /** The oldest eligible row due at `nowMs` that nobody holds, claimed for `owner` until `nowMs + claimMs`. */
+  async claimDue(nowMs: number, owner: string, claimMs: number): Promise<OutboxRow | undefined> {
+    const r = this.db
+      .prepare(
+        `UPDATE slack_outbox SET claim_owner = ?, claim_until_ms = ?
+         WHERE seq = (SELECT seq FROM slack_outbox o WHERE ${ELIGIBLE} AND next_ms <= ? AND COALESCE(claim_until_ms, 0) < ? ORDER BY seq LIMIT 1)
+         RETURNING *`,
+      )
+      .get(owner, nowMs + claimMs, nowMs, nowMs) as Row | undefined;
     return r && toRow(r);
   }
 
   /** When the next eligible row falls due (ms), or undefined when none is pending. */
-  nextDueAt(): number | undefined {
+  async nextDueAt(): Promise<number | undefined> {
     const r = this.db.prepare(`SELECT MIN(next_ms) AS at FROM slack_outbox o WHERE ${ELIGIBLE}`).get() as { at: number | null };
     return r.at ?? undefined;
   }
 
-  get(seq: number): OutboxRow | undefined {
+  async get(seq: number): Promise<OutboxRow | undefined> {
     const r = this.db.prepare('SELECT * FROM slack_outbox WHERE seq = ?').get(seq) as Row | undefined;
     return r && toRow(r);
   }
 
   /** A triage's rows in order (tests, GET views). */
-  forTriage(triageId: string): OutboxRow[] {
+  async forTriage(triageId: string): Promise<OutboxRow[]> {
     return (this.db.prepare('SELECT * FROM slack_outbox WHERE triage_id = ? ORDER BY seq').all(triageId) as Row[]).map(toRow);
   }
 
-  markSent(seq: number, atMs: number): void {
-    this.db.prepare(`UPDATE slack_outbox SET state = 'sent', attempts = attempts + 1, done_ms = ?, last_error = NULL WHERE seq = ?`).run(atMs, seq);
+  async markSent(seq: number, atMs: number): Promise<void> {
+    this.db.prepare(`UPDATE slack_outbox SET state = 'sent', attempts = attempts + 1, done_ms = ?, last_error = NULL, ${UNCLAIM} WHERE seq = ?`).run(atMs, seq);
   }
 
-  markFailed(seq: number, atMs: number, error: string): void {
-    this.db.prepare(`UPDATE slack_outbox SET state = 'failed', attempts = attempts + 1, done_ms = ?, last_error = ? WHERE seq = ?`).run(atMs, error, seq);
+  async markFailed(seq: number, atMs: number, error: string): Promise<void> {
+    this.db.prepare(`UPDATE slack_outbox SET state = 'failed', attempts = attempts + 1, done_ms = ?, last_error = ?, ${UNCLAIM} WHERE seq = ?`).run(atMs, error, seq);
   }
 
   /** A failed attempt that may succeed later. `countAttempt` is false when the call was not really made. */
-  retryAt(seq: number, nextMs: number, error: string, countAttempt = true): void {
-    this.db.prepare(`UPDATE slack_outbox SET attempts = attempts + ?, next_ms = ?, last_error = ? WHERE seq = ?`).run(countAttempt ? 1 : 0, nextMs, error, seq);
+  async retryAt(seq: number, nextMs: number, error: string, countAttempt = true): Promise<void> {
+    this.db.prepare(`UPDATE slack_outbox SET attempts = attempts + ?, next_ms = ?, last_error = ?, ${UNCLAIM} WHERE seq = ?`).run(countAttempt ? 1 : 0, nextMs, error, seq);
   }
 
   /**
@@ -111,17 +109,17 @@ export class SlackOutbox {
    * call, or the answer never comes, the next attempt knows the message may be in Slack already.
    * The earliest such attempt is kept (the window to look in starts there).
    */
-  markUnsure(seq: number, atMs: number): void {
+  async markUnsure(seq: number, atMs: number): Promise<void> {
     this.db.prepare('UPDATE slack_outbox SET unsure_ms = COALESCE(unsure_ms, ?) WHERE seq = ?').run(atMs, seq);
   }
 
   /** The last attempt's outcome is known (Slack answered): no lookup needed before the next one. */
-  clearUnsure(seq: number): void {
+  async clearUnsure(seq: number): Promise<void> {
     this.db.prepare('UPDATE slack_outbox SET unsure_ms = NULL WHERE seq = ?').run(seq);
   }
 
   /** The bot's message for a triage, once posted. */
-  message(triageId: string): { channel: string; ts: string } | null {
+  async message(triageId: string): Promise<{ channel: string; ts: string } | null> {
     const r = this.db.prepare('SELECT slack_channel AS channel, slack_ts AS ts FROM triages WHERE id = ?').get(triageId) as
       | { channel: string | null; ts: string | null }
       | undefined;
@@ -129,32 +127,32 @@ export class SlackOutbox {
   }
 
   /** Records the bot's message for a triage (null ts: forget it, e.g. someone deleted it). */
-  setMessage(triageId: string, channel: string | null, ts: string | null): void {
+  async setMessage(triageId: string, channel: string | null, ts: string | null): Promise<void> {
     this.db.prepare('UPDATE triages SET slack_channel = ?, slack_ts = ? WHERE id = ?').run(channel, ts, triageId);
   }
 
   /** Where the triage stands with Slack; `error` is the permanent error, or the last transient one while pending. */
-  setState(triageId: string, state: SlackDeliveryState, error: string | null): void {
+  async setState(triageId: string, state: SlackDeliveryState, error: string | null): Promise<void> {
     this.db.prepare('UPDATE triages SET slack_state = ?, slack_error = ? WHERE id = ?').run(state, error, triageId);
   }
 
   /** The last error recorded for a triage's Slack calls. */
-  lastError(triageId: string): string | null {
+  async lastError(triageId: string): Promise<string | null> {
     const r = this.db.prepare('SELECT slack_error AS error FROM triages WHERE id = ?').get(triageId) as { error: string | null } | undefined;
     return r?.error ?? null;
   }
 
   /** Whether a call for this purpose was ever queued for the triage (a resolved reply is sent once). */
-  hasQueued(triageId: string, purpose: string): boolean {
+  async hasQueued(triageId: string, purpose: string): Promise<boolean> {
     return this.db.prepare('SELECT 1 FROM slack_outbox WHERE triage_id = ? AND purpose = ? LIMIT 1').get(triageId, purpose) !== undefined;
   }
 
-  pendingCount(): number {
+  async pendingCount(): Promise<number> {
     return (this.db.prepare(`SELECT COUNT(*) AS n FROM slack_outbox WHERE state = 'pending'`).get() as { n: number }).n;
   }
 
   /** Counts of a triage's rows by state. */
-  triageStates(triageId: string): Record<OutboxState, number> {
+  async triageStates(triageId: string): Promise<Record<OutboxState, number>> {
     const rows = this.db.prepare('SELECT state, COUNT(*) AS n FROM slack_outbox WHERE triage_id = ? GROUP BY state').all(triageId) as { state: OutboxState; n: number }[];
     const out: Record<OutboxState, number> = { pending: 0, sent: 0, failed: 0 };
     for (const r of rows) out[r.state] = r.n;
@@ -165,7 +163,7 @@ export class SlackOutbox {
    * Finished triages whose start message was queued but whose verdict never was: the bot stopped
    * while they ran (they were marked interrupted). Their message still says "started".
    */
-  startedWithoutVerdict(): string[] {
+  async startedWithoutVerdict(): Promise<string[]> {
     const rows = this.db
       .prepare(
         `SELECT t.id FROM triages t WHERE t.status IN ('done', 'failed')
@@ -178,7 +176,7 @@ export class SlackOutbox {
   }
 
   /** Rows without a triage (ephemeral answers) are kept until the retention cut like triages. */
-  prune(beforeMs: number): number {
+  pruneNow(beforeMs: number): number {
     return this.db.prepare(`DELETE FROM slack_outbox WHERE triage_id IS NULL AND state != 'pending' AND created_ms < ?`).run(beforeMs).changes;
   }
 }

@@ -1,13 +1,13 @@
 import { TriageError } from '../errors.js';
 import type { Log } from '../log.js';
-import type { Completion, TriageStore } from './triage-store.js';
+import type { Completion, Store } from './store.js';
 
 /**
  * When the store's disk is full or read-only, every write fails (SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR…).
  * The service must keep answering, say so clearly (503: try again later), and catch up once the disk is back.
  */
 
-/** Errors that come from the store or its disk, as opposed to a bug. */
+/** Errors that come from the store, its disk or its database server, as opposed to a bug. */
 export function isStoreError(err: unknown): boolean {
   if (err instanceof TriageError) return err.code === 'store_unavailable';
   const e = err as { code?: unknown; name?: unknown } | null;
@@ -26,13 +26,11 @@ export function storeUnavailable(what: string, err: unknown): TriageError {
 
 /**
  * Runs a store write; a store failure comes out as TriageError('store_unavailable'), anything else as is.
- * `undo` runs on any failure (the transaction rolled back: put in-memory state back too).
  */
-export function storeWrite<T>(what: string, fn: () => T, undo?: () => void): T {
+export async function storeWrite<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
-    return fn();
+    return await fn();
   } catch (err) {
-    undo?.();
     if (isStoreError(err)) throw storeUnavailable(what, err);
     throw err;
   }
@@ -46,8 +44,9 @@ export const STORE_RETRY_MS = 2000;
  * store never comes back. Resolves to what `store.complete` said, or false when it gave up.
  */
 export async function completeWithRetry(
-  store: TriageStore,
+  store: Store,
   id: string,
+  owner: string,
   completion: Completion,
   opts: { log: Log; signal?: AbortSignal; everyMs?: number; onError?: () => void },
 ): Promise<boolean> {
@@ -56,7 +55,7 @@ export async function completeWithRetry(
   for (;;) {
     try {
       if (!store.open) return false;
-      const stored = store.complete(id, completion);
+      const stored = await store.complete(id, owner, completion);
       if (failures > 0) opts.log.info({ triageId: id, attempts: failures + 1 }, 'the store is writable again: triage stored');
       return stored;
     } catch (err) {

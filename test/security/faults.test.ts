@@ -52,9 +52,9 @@ async function bot(sshd: Pick<Sshd, 'host' | 'port' | 'user' | 'privateKeyPath' 
     app,
     service,
     async triage() {
-      const { id } = service.requestTriage('node-1', { kind: 'cli' });
+      const { id } = await service.requestTriage('node-1', { kind: 'cli' });
       await service.dispatcher.idle();
-      return service.getTriage(id)!;
+      return (await service.getTriage(id))!;
     },
   };
 }

@@ -297,7 +297,7 @@ describe('commands sent to a node', () => {
         fc.asyncProperty(hostile, hostile, async (text, user) => {
           let admitted: string | undefined;
           try {
-            admitted = service.requestTriage(text, { kind: 'slack', user, channel: text }).node;
+            admitted = (await service.requestTriage(text, { kind: 'slack', user, channel: text })).node;
           } catch (err) {
             expect(err).toBeInstanceOf(TriageError);
             expect((err as TriageError).code).toBe('unknown_node');
@@ -312,9 +312,9 @@ describe('commands sent to a node', () => {
         { numRuns: 100 },
       );
       // A hostile user name is in the stored report as text only.
-      const { id } = service.requestTriage('node-1', { kind: 'slack', user: '<!channel> [x](http://evil.example)', channel: null });
+      const { id } = await service.requestTriage('node-1', { kind: 'slack', user: '<!channel> [x](http://evil.example)', channel: null });
       await service.dispatcher.idle();
-      const md = service.getReport(id)!.markdown;
+      const md = (await service.getReport(id))!.markdown;
       expect(md).toContain(`Slack command by ${escapeMarkdown('<!channel> [x](http://evil.example)')}`);
       expectInertMarkdown(md);
     } finally {
@@ -527,7 +527,7 @@ describe('a hostile alert through the service to a real sshd', () => {
       expect(res.statusCode).toBe(202);
       const id = res.json().triages[0].id as string;
       await service.dispatcher.idle();
-      const t = service.getTriage(id)!;
+      const t = (await service.getTriage(id))!;
       expect(t.status, JSON.stringify(t.verdict)).toBe('done');
       const received = readFileSync(log, 'utf8').trim().split('\n');
       expect(received).toHaveLength(2);
@@ -535,7 +535,7 @@ describe('a hostile alert through the service to a real sshd', () => {
       expect(received[1]).toMatch(/^exec timeout -k 2 \d+ sh -s -- capture [0-9a-f]{32} 1 auto( \d+)*$/);
       for (const e of evil) for (const line of received) expect(line).not.toContain(e.trim());
       expect(() => readFileSync('/tmp/pft-pwned')).toThrow();
-      expectInertMarkdown(service.getReport(id)!.markdown);
+      expectInertMarkdown((await service.getReport(id))!.markdown);
     } finally {
       await app.close();
       await sshd.stop();

@@ -70,7 +70,7 @@ describe('request rate limits', () => {
 
     // The flood triaged the node once, and the rest of the API still answers.
     await server.service.dispatcher.idle();
-    expect(server.service.listTriages({ limit: 50 })).toHaveLength(1);
+    expect(await server.service.listTriages({ limit: 50 })).toHaveLength(1);
     expect((await fetch(`${server.url}/triages`)).status).toBe(200);
     expect((await fetch(`${server.url}/-/ready`)).status).toBe(200);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
@@ -176,7 +176,7 @@ describe('header and body timeouts', () => {
     expect(b.ms).toBeGreaterThanOrEqual(1900);
     expect(b.ms).toBeLessThan(4500);
     expect(b.received === '' || /^HTTP\/1\.1 408 /.test(b.received)).toBe(true);
-    expect(server.service.listTriages({ limit: 10 })).toEqual([]);
+    expect(await server.service.listTriages({ limit: 10 })).toEqual([]);
   });
 });
 
@@ -259,9 +259,9 @@ describe('the cap on evidence stored per triage', () => {
     cleanups.push(dir.remove, () => built.app.close());
     // testConfig has no storage knob for this: set it on the parsed config.
     (built.service.config.storage as { maxEvidenceBytes: number }).maxEvidenceBytes = limit;
-    const { id } = built.service.requestTriage('local', { kind: 'cli' });
+    const { id } = await built.service.requestTriage('local', { kind: 'cli' });
     await built.service.dispatcher.idle();
-    const raw = built.service.store.result(id)!;
+    const raw = (await built.service.store.result(id))!;
     expect(Buffer.byteLength(raw)).toBeLessThanOrEqual(limit);
     expect(JSON.parse(raw).evidenceTrimmed.cuts[0]).toMatch(/^analysis\.mappings: kept \d+ of 20000$/);
     const md = (await built.app.inject({ url: `/reports/${id}.md` })).body;

@@ -33,7 +33,7 @@ describe('request log redaction', () => {
       render: fakeRender,
     });
     cleanups.push(dir.remove, () => server.close());
-    const { id } = server.service.requestTriage('local', { kind: 'cli' });
+    const { id } = await server.service.requestTriage('local', { kind: 'cli' });
     await server.service.dispatcher.idle();
     const sig = reportSignature(REPORT_TOKEN, id);
 

@@ -19,9 +19,9 @@ async function withTriage(server: Record<string, unknown> = {}): Promise<{ app: 
   const dir = tempDir('pft-access-');
   const { app, service } = await buildApp(testConfig(dir.path, { server }), { triage: recordingTriage().triage });
   cleanups.push(dir.remove, () => app.close());
-  const { id } = service.requestTriage('local', { kind: 'cli' });
+  const { id } = await service.requestTriage('local', { kind: 'cli' });
   await service.dispatcher.idle();
-  return { app, id, reportUrl: service.getTriage(id)!.reportUrl! };
+  return { app, id, reportUrl: (await service.getTriage(id))!.reportUrl! };
 }
 
 const pathOf = (url: string) => url.replace(/^https?:\/\/[^/]+/, '');

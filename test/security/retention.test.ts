@@ -24,7 +24,7 @@ describe('retention', () => {
       await app.close();
     });
     const run = async (node: string): Promise<string> => {
-      const { id } = service.requestTriage(node, { kind: 'cli' });
+      const { id } = await service.requestTriage(node, { kind: 'cli' });
       await waitFor('the triage to start', () => triage.running > 0);
       triage.release();
       await service.dispatcher.idle();
@@ -37,35 +37,35 @@ describe('retention', () => {
     clock += 25 * DAY;
     const recent = await run('node-1');
     clock += 4 * DAY;
-    const stuck = service.requestTriage('node-2', { kind: 'cli' }).id; // starts and waits for release
+    const stuck = (await service.requestTriage('node-2', { kind: 'cli' })).id; // starts and waits for release
     await waitFor('the triage to start', () => triage.running > 0);
-    const queued = service.requestTriage('node-2', { kind: 'cli' }); // the node is busy: this one is its answer
+    const queued = await service.requestTriage('node-2', { kind: 'cli' }); // the node is busy: this one is its answer
     expect(queued).toMatchObject({ status: 'duplicate', id: stuck });
     for (const id of [old1, old2, recent]) expect((await app.inject({ url: `/reports/${id}.md` })).statusCode).toBe(200);
 
     // Day 31: the next scheduled run removes the day-0 triages, reports included.
     clock += 2 * DAY;
-    await waitFor('the cleanup to run', () => service.getTriage(old1) === undefined, 2000);
+    await waitFor('the cleanup to run', async () => (await service.getTriage(old1)) === undefined, 2000);
     for (const id of [old1, old2]) {
-      expect(service.getTriage(id)).toBeUndefined();
-      expect(service.getReport(id)).toBeUndefined();
-      expect(service.store.result(id)).toBeUndefined();
+      expect(await service.getTriage(id)).toBeUndefined();
+      expect(await service.getReport(id)).toBeUndefined();
+      expect(await service.store.result(id)).toBeUndefined();
       expect((await app.inject({ url: `/reports/${id}` })).statusCode).toBe(404);
       expect((await app.inject({ url: `/triages/${id}` })).statusCode).toBe(404);
     }
-    expect(service.getTriage(recent)?.status).toBe('done');
+    expect((await service.getTriage(recent))?.status).toBe('done');
     expect((await app.inject({ url: `/reports/${recent}.md` })).statusCode).toBe(200);
 
     // Day 90: the running triage is older than the retention but unfinished, so it stays.
     clock += 60 * DAY;
-    await waitFor('the cleanup to run', () => service.getTriage(recent) === undefined, 2000);
-    expect(service.getTriage(stuck)?.status).toBe('running');
+    await waitFor('the cleanup to run', async () => (await service.getTriage(recent)) === undefined, 2000);
+    expect((await service.getTriage(stuck))?.status).toBe('running');
     triage.release();
     await service.dispatcher.idle();
-    expect(service.getTriage(stuck)?.status).toBe('done');
+    expect((await service.getTriage(stuck))?.status).toBe('done');
     // …and goes at the next run once it is finished and old.
-    await waitFor('the cleanup to run', () => service.getTriage(stuck) === undefined, 2000);
-    expect(service.listTriages({ limit: 10 })).toEqual([]);
+    await waitFor('the cleanup to run', async () => (await service.getTriage(stuck)) === undefined, 2000);
+    expect(await service.listTriages({ limit: 10 })).toEqual([]);
   });
 
   it('deletes at start what expired while the bot was down', async () => {
@@ -74,12 +74,12 @@ describe('retention', () => {
     let clock = Date.parse('2026-01-01T00:00:00Z');
     const config = testConfig(dir.path);
     const first = await buildApp(config, { now: () => new Date(clock) });
-    const { id } = first.service.requestTriage('local', { kind: 'cli' });
+    const { id } = await first.service.requestTriage('local', { kind: 'cli' });
     await first.service.dispatcher.idle();
     await first.app.close();
     clock += 31 * DAY;
     const second = await buildApp(config, { now: () => new Date(clock) });
     cleanups.push(() => second.app.close());
-    expect(second.service.getTriage(id)).toBeUndefined();
+    expect(await second.service.getTriage(id)).toBeUndefined();
   });
 });

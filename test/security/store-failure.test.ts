@@ -99,13 +99,13 @@ describe('the store on a full or read-only disk', () => {
     // The triage that was running finishes now: its verdict cannot be stored yet, and is not lost.
     triage.release();
     await waitFor('the store failure to be logged', () => lines.find((l) => /^cannot store the verdict/.test(l.msg)));
-    expect(service.getTriage(running)?.status).toBe('running');
+    expect((await service.getTriage(running))?.status).toBe('running');
     for (const url of ['/-/healthy', `/triages/${running}`, '/triages', '/metrics']) expect((await app.inject({ url })).statusCode, url).toBe(200);
     expect(service.dispatcher.isAccepting).toBe(true);
 
     // Room again: the verdict is stored within the retry interval, and webhooks are taken again.
     free();
-    await waitFor('the verdict to be stored', () => service.getTriage(running)?.status === 'done', 10_000);
+    await waitFor('the verdict to be stored', async () => (await service.getTriage(running))?.status === 'done', 10_000);
     expect((await app.inject({ url: `/reports/${running}.md` })).statusCode).toBe(200);
     expect(lines.some((l) => l.msg === 'the store is writable again: triage stored')).toBe(true);
     const after = await post(app, bigWebhook('node-1:9100', 'room'));
@@ -121,7 +121,7 @@ describe('the store on a full or read-only disk', () => {
     const disk = tinyDisk(8192);
     const config = testConfig(disk);
     const first = await buildApp(config, { triage: recordingTriage().triage });
-    const { id } = first.service.requestTriage('node-1', { kind: 'cli' });
+    const { id } = await first.service.requestTriage('node-1', { kind: 'cli' });
     await first.service.dispatcher.idle();
     await first.app.close();
     execFileSync('mount', ['-o', 'remount,ro', disk]);
@@ -133,7 +133,7 @@ describe('the store on a full or read-only disk', () => {
     execFileSync('mount', ['-o', 'remount,rw', disk]);
     const again = await buildApp(config, { triage: recordingTriage().triage });
     cleanups.push(() => again.app.close());
-    expect(again.service.getTriage(id)?.status).toBe('done');
+    expect((await again.service.getTriage(id))?.status).toBe('done');
   });
 
   it('read-only while running: 503 with a clear message on every write path, no crash, and back to normal after', async () => {
@@ -149,7 +149,7 @@ describe('the store on a full or read-only disk', () => {
       db.pragma('query_only = OFF');
       await app.close();
     });
-    const first = service.requestTriage('node-1', { kind: 'cli' }).id;
+    const first = (await service.requestTriage('node-1', { kind: 'cli' })).id;
     await waitFor('the triage to start', () => triage.running > 0);
 
     db.pragma('query_only = ON');
@@ -157,7 +157,7 @@ describe('the store on a full or read-only disk', () => {
     expect(res.statusCode).toBe(503);
     expect(res.json().error).toBe('store unavailable');
     // A manual request (Slack, CLI) gets the same clear error rather than a crash.
-    expect(() => service.requestTriage('node-2', { kind: 'cli' })).toThrow(expect.objectContaining({ code: 'store_unavailable' }));
+    await expect(service.requestTriage('node-2', { kind: 'cli' })).rejects.toThrow(expect.objectContaining({ code: 'store_unavailable' }));
     triage.release();
     await waitFor('the store failure to be logged', () => lines.find((l) => /^cannot store the verdict/.test(l.msg)));
     await new Promise((r) => setTimeout(r, 300)); // a few retention runs fail on the read-only store, and are logged
@@ -166,12 +166,12 @@ describe('the store on a full or read-only disk', () => {
     expect((await app.inject({ url: `/triages/${first}` })).json().status).toBe('running');
 
     db.pragma('query_only = OFF');
-    await waitFor('the verdict to be stored', () => service.getTriage(first)?.status === 'done', 10_000);
+    await waitFor('the verdict to be stored', async () => (await service.getTriage(first))?.status === 'done', 10_000);
     const ok = await post(app, webhook([{ labels: { instance: 'local' } }]));
     expect(ok.statusCode).toBe(202);
     await waitFor('the triage', async () => {
       triage.release();
-      return service.getTriage(ok.json().triages[0].id)?.status === 'done';
+      return (await service.getTriage(ok.json().triages[0].id))?.status === 'done';
     });
   });
 
@@ -181,15 +181,15 @@ describe('the store on a full or read-only disk', () => {
     const { app, service } = await buildApp(testConfig(disk), { log, triage: recordingTriage().triage });
     cleanups.push(() => app.close());
     const store = service.store;
-    const markRunning = store.markRunning.bind(store);
-    store.markRunning = () => {
+    const claimNext = store.claimNext.bind(store);
+    store.claimNext = () => {
       throw Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY', name: 'SqliteError' });
     };
-    const { id } = service.requestTriage('node-1', { kind: 'cli' });
-    await waitFor('the failure to be logged', () => lines.find((l) => l.msg === 'cannot start the triage: the store cannot be written; retrying'));
-    expect(service.getTriage(id)?.status).toBe('queued');
+    const { id } = await service.requestTriage('node-1', { kind: 'cli' });
+    await waitFor('the failure to be logged', () => lines.find((l) => l.msg === 'cannot take triages from the queue: the store is unavailable; retrying'));
+    expect((await service.getTriage(id))?.status).toBe('queued');
     expect(service.dispatcher.queuedCount).toBe(1);
-    store.markRunning = markRunning;
-    await waitFor('the triage to run', () => service.getTriage(id)?.status === 'done', 10_000);
+    store.claimNext = claimNext;
+    await waitFor('the triage to run', async () => (await service.getTriage(id))?.status === 'done', 10_000);
   });
 });

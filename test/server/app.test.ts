@@ -49,7 +49,7 @@ describe('POST /alerts', () => {
     expect(ids.size).toBe(1);
     expect(answers.map((r) => r.triages[0].status)).toEqual(['queued', 'duplicate', 'duplicate', 'duplicate', 'duplicate']);
     await service.dispatcher.idle();
-    expect(service.listTriages({ limit: 50 })).toHaveLength(1);
+    expect(await service.listTriages({ limit: 50 })).toHaveLength(1);
     expect(await metric(a, 'pagefault_triage_alerts_received_total{outcome="duplicate"}')).toBe(4);
   });
 
@@ -64,7 +64,7 @@ describe('POST /alerts', () => {
     expect(res.statusCode).toBe(401);
     expect(res.headers['www-authenticate']).toBe('Bearer realm="pagefault-triage"');
     expect(res.json().error).toBe('unauthorized');
-    expect(service.listTriages({ limit: 10 })).toEqual([]);
+    expect(await service.listTriages({ limit: 10 })).toEqual([]);
     expect(service.dispatcher.queuedCount + service.dispatcher.runningCount).toBe(0);
     expect(await metric(a, 'pagefault_triage_webhooks_received_total{outcome="unauthorized"}')).toBe(1);
   });
@@ -91,7 +91,7 @@ describe('POST /alerts', () => {
       message: 'alerts[1].fingerprint: Invalid input: expected string, received undefined',
       issues: [{ path: 'alerts[1].fingerprint', message: 'Invalid input: expected string, received undefined' }],
     });
-    expect(service.listTriages({ limit: 10 })).toEqual([]);
+    expect(await service.listTriages({ limit: 10 })).toEqual([]);
     const wrongVersion = await post(a, { ...webhook([]), version: '3' });
     expect(wrongVersion.statusCode).toBe(400);
     expect(wrongVersion.json().message).toBe('version: only webhook version "4" is supported');
@@ -106,7 +106,7 @@ describe('POST /alerts', () => {
     const res = await post(a, webhook(alerts));
     expect(res.statusCode).toBe(413);
     expect(res.json().message).toBe('the body is over server.bodyLimitBytes (65536 bytes)');
-    expect(service.listTriages({ limit: 10 })).toEqual([]);
+    expect(await service.listTriages({ limit: 10 })).toEqual([]);
     expect(await metric(a, 'pagefault_triage_webhooks_received_total{outcome="too_large"}')).toBe(1);
   });
 
@@ -165,7 +165,7 @@ describe('GET /reports', () => {
 
   it('serves the Markdown and an HTML page in which raw HTML does not pass through', async () => {
     const { app: a, service } = await app(undefined, { render: () => hostile });
-    const id = service.requestTriage('local', { kind: 'cli' }).id;
+    const id = (await service.requestTriage('local', { kind: 'cli' })).id;
     await service.dispatcher.idle();
     const md = await a.inject({ url: `/reports/${id}.md` });
     expect(md.statusCode).toBe(200);
@@ -190,7 +190,7 @@ describe('GET /reports', () => {
 
   it('404s a triage without a report, saying why', async () => {
     const { app: a, service } = await app(undefined, { triage: recordingTriage({ manual: true }).triage });
-    const id = service.requestTriage('local', { kind: 'cli' }).id;
+    const id = (await service.requestTriage('local', { kind: 'cli' })).id;
     const res = await a.inject({ url: `/reports/${id}` });
     expect(res.statusCode).toBe(404);
     expect(res.body).toMatch(new RegExp(`^triage ${id} has no report \\(it is (queued|running)\\)`));

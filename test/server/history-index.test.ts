@@ -42,7 +42,7 @@ async function setUp(engine: TriageFn, server: Record<string, unknown> = {}): Pr
 }
 
 async function triageOnce(service: Service, node = 'node-1'): Promise<string> {
-  const a = service.requestTriage(node, { kind: 'cli' });
+  const a = await service.requestTriage(node, { kind: 'cli' });
   await service.dispatcher.idle();
   return a.id;
 }

@@ -47,7 +47,7 @@ async function alertAndWait(app: FastifyInstance, service: Service, instance: st
   const res = await app.inject({ method: 'POST', url: '/alerts', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(webhook([{ labels: { instance, job: 'node' } }])) });
   expect(res.statusCode).toBe(202);
   const id = res.json().triages[0].id as string;
-  await waitFor('the triage to finish', () => service.getTriage(id)?.status === 'done', 20_000);
+  await waitFor('the triage to finish', async () => (await service.getTriage(id))?.status === 'done', 20_000);
   return { id, seconds: (Date.now() - t0) / 1000 };
 }
 

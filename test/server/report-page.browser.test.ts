@@ -38,9 +38,9 @@ beforeAll(async () => {
     render: renderReport,
   });
   cleanups.push(dir.remove, () => server.close());
-  const id = server.service.requestTriage('local', { kind: 'cli' }).id;
-  const t = await waitFor('the triage to be done', () => {
-    const v = server.service.getTriage(id);
+  const id = (await server.service.requestTriage('local', { kind: 'cli' })).id;
+  const t = await waitFor('the triage to be done', async () => {
+    const v = await server.service.getTriage(id);
     return v?.status === 'done' && v;
   });
   reportUrl = t.reportUrl!;

@@ -77,7 +77,7 @@ describe('a listening server', () => {
     expect(triage.stats.calls).toHaveLength(200);
     expect(triage.stats.maxPerNode).toBe(1);
     expect(triage.stats.maxRunning).toBe(8);
-    const done = server.service.listTriages({ limit: 500 });
+    const done = await server.service.listTriages({ limit: 500 });
     expect(done.filter((t) => t.status === 'done')).toHaveLength(200);
   });
 

@@ -123,9 +123,9 @@ describe('the slash command', () => {
     const body = res.json();
     expect(body.response_type).toBe('ephemeral');
     expect(body.text).toMatch(/^:hourglass_flowing_sand: Triage of \*node-1\* queued \(id `[\w-]{22}`\)\. It will be posted in this channel \(if I am not a member yet, `\/invite` me, or I cannot post here\)\.$/);
-    const [t] = service.listTriages({ limit: 5 });
+    const [t] = await service.listTriages({ limit: 5 });
     expect(t).toMatchObject({ node: 'node-1', trigger: { kind: 'slack', user: 'U0ALICE', channel: 'C0ONCALL' } });
-    expect(service.store.get(t!.id)!.options).toEqual({ sampleSeconds: 2, captureSeconds: 3 });
+    expect((await service.store.get(t!.id))!.options).toEqual({ sampleSeconds: 2, captureSeconds: 3 });
 
     await service.dispatcher.idle();
     const update = await standin.waitFor('the verdict', () => standin.okCalls('chat.update')[0]);
@@ -147,11 +147,11 @@ describe('the slash command', () => {
     const res = await postSigned(app, '/slack/commands', commandForm('node-1'), opts);
     expect(res.statusCode).toBe(401);
     expect(res.json()).toEqual({ error: 'unauthorized', message: 'not a valid Slack request' });
-    expect(service.listTriages({ limit: 5 })).toEqual([]);
+    expect(await service.listTriages({ limit: 5 })).toEqual([]);
     const button = await postSigned(app, '/slack/interactions', buttonForm({ value: '{"node":"node-1"}', ts: '1.1', responseUrl: standin.responseUrl() }), opts);
     expect(button.statusCode).toBe(401);
     await new Promise((r) => setTimeout(r, 100));
-    expect(service.listTriages({ limit: 5 })).toEqual([]);
+    expect(await service.listTriages({ limit: 5 })).toEqual([]);
     expect(standin.calls).toEqual([]);
     expect(standin.responses).toEqual([]);
     expect(await metric(app, 'pagefault_triage_slack_requests_total{route="commands",outcome="unauthorized"}')).toBe(1);
@@ -168,7 +168,7 @@ describe('the slash command', () => {
     const res = await postSigned(app, '/slack/commands', commandForm('node-1'));
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ response_type: 'ephemeral', text: expect.stringContaining('You are not allowed to run triages from Slack') });
-    expect(service.listTriages({ limit: 5 })).toEqual([]);
+    expect(await service.listTriages({ limit: 5 })).toEqual([]);
     // …and the allowed user may.
     const ok = await postSigned(app, '/slack/commands', commandForm('node-1', { user_id: 'U0BOSS' }));
     expect(ok.json().text).toContain('queued');
@@ -181,14 +181,14 @@ describe('the slash command', () => {
       response_type: 'ephemeral',
       text: 'There is no node `node-9` in the inventory. Nodes: `local`, `node-1`, `node-2`. For example: `/pagefault local`.',
     });
-    expect(service.listTriages({ limit: 5 })).toEqual([]);
+    expect(await service.listTriages({ limit: 5 })).toEqual([]);
   });
 
   it('answers bad arguments with what would work', async () => {
     const { app, service } = await bot();
     const res = await postSigned(app, '/slack/commands', commandForm('node-1 sample=600'));
     expect(res.json().text).toBe('`sample=600` does not work: sample takes whole seconds from 1 to 60. For example: `/pagefault node-1 sample=5 capture=5` (whole seconds from 1 to 60).');
-    expect(service.listTriages({ limit: 5 })).toEqual([]);
+    expect(await service.listTriages({ limit: 5 })).toEqual([]);
   });
 
   it('answers help, nodes, last and ssl_check', async () => {
@@ -220,7 +220,7 @@ describe('the Run again button', () => {
     const res = await postSigned(app, '/slack/interactions', buttonForm({ value, ts: parentTs, responseUrl: standin.responseUrl() }));
     expect(res.statusCode).toBe(200);
     expect(res.body).toBe('');
-    const [again] = service.listTriages({ limit: 1 });
+    const [again] = await service.listTriages({ limit: 1 });
     expect(again).toMatchObject({ node: 'node-1', trigger: { kind: 'button', user: 'U0ALICE', channel: CHANNEL, threadTs: parentTs } });
     await service.dispatcher.idle();
     const update = await standin.waitFor('the second verdict', () => standin.okCalls('chat.update')[1]);
@@ -244,18 +244,18 @@ describe('the Run again button', () => {
     const answer = await standin.waitFor('the ephemeral answer', () => standin.responses[0]);
     expect(answer.url).toBe(standin.responseUrl('deny'));
     expect(answer.body).toMatchObject({ response_type: 'ephemeral', replace_original: false, text: expect.stringContaining('You are not allowed to run triages') });
-    expect(service.listTriages({ limit: 5 })).toEqual([]);
+    expect(await service.listTriages({ limit: 5 })).toEqual([]);
 
     const open = await postSigned(app, '/slack/interactions', buttonForm({ value: '', actionId: 'open_report', ts: '1.1', responseUrl: standin.responseUrl() }));
     expect(open.statusCode).toBe(200);
-    expect(service.listTriages({ limit: 5 })).toEqual([]);
+    expect(await service.listTriages({ limit: 5 })).toEqual([]);
   });
 
   it('never posts to a response_url outside Slack', async () => {
     const { app, service, standin } = await bot({ slack: { allowedUsers: ['U0BOSS'] } });
     await postSigned(app, '/slack/interactions', buttonForm({ value: '{"node":"node-1"}', ts: '1.1', responseUrl: 'http://169.254.169.254/latest' }));
     await new Promise((r) => setTimeout(r, 100));
-    expect(service.store.outbox.pendingCount()).toBe(0);
+    expect(await service.store.outbox.pendingCount()).toBe(0);
     expect(standin.responses).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
 import type { Service, ServiceDeps } from '../../src/service.js';
-import { TriageStore } from '../../src/store/triage-store.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { SlackStandin } from '../support/slack-standin.js';
 import { buildApp, recordingTriage, tempDir, waitFor, webhook } from '../support/service.js';
 import { CHANNEL, blockTexts, slackTestConfig } from './helpers.js';
@@ -129,7 +129,7 @@ describe('permanent Slack errors', () => {
       ['chat.postMessage', 'channel_not_found'],
       ['chat.postMessage', 'channel_not_found'],
     ]);
-    expect(service.store.outbox.forTriage(id).map((r) => [r.purpose, r.state, r.lastError])).toEqual([
+    expect((await service.store.outbox.forTriage(id)).map((r) => [r.purpose, r.state, r.lastError])).toEqual([
       ['start', 'failed', 'channel_not_found'],
       ['verdict', 'failed', 'channel_not_found'],
     ]);
@@ -153,7 +153,7 @@ describe('permanent Slack errors', () => {
     expect(second.args.channel).toBe(CHANNEL);
     expect(blockTexts(second.args.blocks as unknown[]).plain[0]).toContain('no major faults on node-1');
     await sent(app, id);
-    expect(service.store.get(id)!.slack!.ts).toBe((second.response as { ts: string }).ts);
+    expect((await service.store.get(id))!.slack!.ts).toBe((second.response as { ts: string }).ts);
   });
 });
 
@@ -168,12 +168,12 @@ describe('restarts', () => {
     const callsWhileDown = standin.calls.length;
 
     // Nothing is lost: both messages wait in the store.
-    const store = TriageStore.open(config.storage.path);
-    expect(store.outbox.forTriage(id).map((r) => [r.purpose, r.state])).toEqual([
+    const store = SqliteStore.open(config.storage.path);
+    expect((await store.outbox.forTriage(id)).map((r) => [r.purpose, r.state])).toEqual([
       ['start', 'pending'],
       ['verdict', 'pending'],
     ]);
-    store.close();
+    await store.close();
 
     standin.up();
     const second = await start();

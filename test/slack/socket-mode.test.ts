@@ -54,7 +54,7 @@ const verdictPosted = (standin: SlackStandin) => standin.waitFor('the verdict (c
 
 async function triagesOf(service: Service) {
   await service.dispatcher.idle();
-  return service.listTriages({ limit: 50 });
+  return await service.listTriages({ limit: 50 });
 }
 
 describe('Socket Mode: the slash command', () => {
@@ -240,7 +240,7 @@ describe('never two start messages', () => {
     expect(standin.callsOf('chat.postMessage')).toHaveLength(1);
     expect(standin.okCalls('conversations.history')[0]!.args).toMatchObject({ channel: CHANNEL, include_all_metadata: 'true' });
     const [triage] = await triagesOf(service);
-    expect(service.store.get(triage!.id)!.slack).toMatchObject({ channel: CHANNEL, ts: messages[0]!.ts });
+    expect((await service.store.get(triage!.id))!.slack).toMatchObject({ channel: CHANNEL, ts: messages[0]!.ts });
     expect(await metric(app, 'pagefault_triage_slack_messages_adopted_total')).toBe(1);
   });
 

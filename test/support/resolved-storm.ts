@@ -48,15 +48,15 @@ export async function resolvedStorm(opts: StormOptions): Promise<StormResult> {
     // The node's history: `stored` alert triages, finished (as after months of alerts).
     const { store } = server.service;
     const t0 = Date.now() - 3600_000;
-    store.transaction(() => {
-      for (let i = 0; i < opts.stored; i++) {
-        const trigger = { kind: 'alert' as const, alertname: 'NodeMemoryMajorPagesFaults', fingerprint: fingerprint(i), startsAt: STARTS_AT, labels: { instance: `${NODE}:9100` }, annotations: {} };
-        store.insertFailed(
-          { id: newTriageId(), node: NODE, trigger, dedupKey: `${trigger.fingerprint}|${STARTS_AT}`, createdAt: new Date(t0 + i) },
-          failureVerdict(new TriageError('cancelled', 'cancelled: the alert resolved before the triage started')),
-        );
-      }
-    });
+    const steps = [];
+    for (let i = 0; i < opts.stored; i++) {
+      const trigger = { kind: 'alert' as const, alertname: 'NodeMemoryMajorPagesFaults', fingerprint: fingerprint(i), startsAt: STARTS_AT, labels: { instance: `${NODE}:9100` }, annotations: {} };
+      const id = newTriageId();
+      const dropped = failureVerdict(new TriageError('queue_full', 'dropped'));
+      steps.push({ op: 'alert' as const, id, node: NODE, trigger, dedupKey: `${trigger.fingerprint}|${STARTS_AT}`, dropped });
+      steps.push({ op: 'cancel' as const, node: NODE, fingerprint: trigger.fingerprint, verdict: failureVerdict(new TriageError('cancelled', 'cancelled: the alert resolved before the triage started')) });
+    }
+    await store.admit(steps, { cooldownMs: 0, maxQueued: Number.MAX_SAFE_INTEGER }, new Date(t0));
 
     const alert = (i: number) => ({ labels: { instance: `${NODE}:9100`, n: String(i) }, status: 'resolved' as const, fingerprint: fingerprint(i % Math.max(1, opts.stored)), startsAt: STARTS_AT });
     const bodies = Array.from({ length: Math.ceil(opts.resolved / opts.perWebhook) }, (_, w) =>

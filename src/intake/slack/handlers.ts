@@ -34,8 +34,19 @@ export const interactionSchema = z.looseObject({
 });
 
 export interface SlackHandlers {
-  command(fields: URLSearchParams, log: Log): SlackReply;
-  interaction(payload: unknown, log: Log): SlackReply;
+  command(fields: URLSearchParams, log: Log): Promise<SlackReply>;
+  interaction(payload: unknown, log: Log): Promise<SlackReply>;
+}
+
+/**
+ * What makes two deliveries of one Slack request the same: its trigger id (a person's one click or command), else
+ * the Socket Mode envelope id. Slack resends a request it got no timely answer to (HTTP `X-Slack-Retry-Num`, an
+ * unacknowledged envelope), perhaps to another replica.
+ */
+export function deliveryKey(body: unknown, envelopeId: string | null): string | null {
+  const trigger = typeof body === 'object' && body !== null ? (body as { trigger_id?: unknown }).trigger_id : undefined;
+  if (typeof trigger === 'string' && trigger !== '') return `trigger:${trigger}`;
+  return envelopeId === null ? null : `envelope:${envelopeId}`;
 }
 
 export function slackHandlers(service: IntakeService, slack: SlackConfig): SlackHandlers {
@@ -51,11 +62,11 @@ export function slackHandlers(service: IntakeService, slack: SlackConfig): Slack
   const ephemeral = (text: string): SlackReply => ({ kind: 'ephemeral', text });
   const allowed = (user: string) => slack.allowedUsers.length === 0 || slack.allowedUsers.includes(user);
   /** The node's newest triage that has a verdict. */
-  const finishedOf = (node: string): TriageView | null =>
-    service.listTriages({ node, limit: 20 }).find((t) => t.status === 'done' || t.status === 'failed') ?? null;
+  const finishedOf = async (node: string): Promise<TriageView | null> =>
+    (await service.listTriages({ node, limit: 20 })).find((t) => t.status === 'done' || t.status === 'failed') ?? null;
 
   return {
-    command(form, log) {
+    async command(form, log) {
       if (form.get('ssl_check') === '1') return { kind: 'empty' };
       const user = form.get('user_id');
       const channel = form.get('channel_id');
@@ -78,23 +89,28 @@ export function slackHandlers(service: IntakeService, slack: SlackConfig): Slack
       switch (cmd.kind) {
         case 'nodes': {
           count('commands', 'accepted');
-          const lines = config.nodes.map((n) => ({ name: n.name, local: n.local === true, last: finishedOf(n.name) }));
+          const lines = [];
+          for (const n of config.nodes) lines.push({ name: n.name, local: n.local === true, last: await finishedOf(n.name) });
           return ephemeral(nodesAnswer(ctx, lines));
         }
         case 'last': {
           count('commands', 'accepted');
-          const newest = service.listTriages({ node: cmd.node, limit: 1 })[0];
+          const newest = (await service.listTriages({ node: cmd.node, limit: 1 }))[0];
           const current = newest && (newest.status === 'queued' || newest.status === 'running') ? newest : null;
-          return ephemeral(lastAnswer(ctx, cmd.node, finishedOf(cmd.node), current));
+          return ephemeral(lastAnswer(ctx, cmd.node, await finishedOf(cmd.node), current));
         }
         case 'triage': {
+          if (!service.storeReachable()) {
+            count('commands', 'refused');
+            return ephemeral(refusalAnswer(ctx, { kind: 'store_unavailable' }));
+          }
           if (!service.ready()) {
             count('commands', 'refused');
             return ephemeral(refusalAnswer(ctx, { kind: 'shutting_down' }));
           }
           let admission;
           try {
-            admission = service.requestTriage(cmd.node, { kind: 'slack', user, channel: channel || null }, cmd.options);
+            admission = await service.requestTriage(cmd.node, { kind: 'slack', user, channel: channel || null }, cmd.options);
           } catch (err) {
             if (!isStoreError(err)) throw err;
             // Slack shows a bare HTTP error as "failed with the error http_service_error": say what happened, privately.
@@ -111,7 +127,7 @@ export function slackHandlers(service: IntakeService, slack: SlackConfig): Slack
       }
     },
 
-    interaction(raw, log) {
+    async interaction(raw, log) {
       const parsed = interactionSchema.safeParse(raw);
       if (!parsed.success) {
         count('interactions', 'invalid');
@@ -140,6 +156,9 @@ export function slackHandlers(service: IntakeService, slack: SlackConfig): Slack
         count('interactions', 'refused');
         log.warn({ user }, 'Run again refused: user not in slack.allowedUsers');
         answer(refusalAnswer(ctx, { kind: 'not_allowed' }));
+      } else if (!service.storeReachable()) {
+        count('interactions', 'refused');
+        answer(refusalAnswer(ctx, { kind: 'store_unavailable' }));
       } else if (!service.ready()) {
         count('interactions', 'refused');
         answer(refusalAnswer(ctx, { kind: 'shutting_down' }));
@@ -148,11 +167,19 @@ export function slackHandlers(service: IntakeService, slack: SlackConfig): Slack
         // The thread only means something in its own channel (a button outside a channel posts to slack.channel).
         const threadTs = payload.message && payload.channel ? (payload.message.thread_ts ?? payload.message.ts) : undefined;
         const { sampleSeconds, captureSeconds } = value.data;
-        const admission = service.requestTriage(
-          node.name,
-          { kind: 'button', user, channel: payload.channel?.id ?? null, ...(threadTs ? { threadTs } : {}) },
-          { ...(sampleSeconds ? { sampleSeconds } : {}), ...(captureSeconds ? { captureSeconds } : {}) },
-        );
+        let admission;
+        try {
+          admission = await service.requestTriage(
+            node.name,
+            { kind: 'button', user, channel: payload.channel?.id ?? null, ...(threadTs ? { threadTs } : {}) },
+            { ...(sampleSeconds ? { sampleSeconds } : {}), ...(captureSeconds ? { captureSeconds } : {}) },
+          );
+        } catch (err) {
+          if (!isStoreError(err)) throw err;
+          log.error({ err, node: node.name }, 'Run again refused: the store cannot be written');
+          answer(refusalAnswer(ctx, { kind: 'store_unavailable' }));
+          return { kind: 'empty' };
+        }
         // Queued: the start message in the thread is the answer. Otherwise say why nothing started.
         if (admission.status !== 'queued') answer(admissionAnswer(ctx, admission, 'thread'));
       }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { IntakeService } from '../intake-service.js';
-import { slackHandlers, type SlackReply, type SlackRoute } from './handlers.js';
+import { isStoreError } from '../../store/store-errors.js';
+import { deliveryKey, slackHandlers, type SlackReply, type SlackRoute } from './handlers.js';
 import { checkSlackHeaders, verifySlackRequest } from './verify-request.js';
 
 /**
@@ -70,10 +71,29 @@ export const slackRoutes: FastifyPluginAsync<{ service: IntakeService }> = async
     }
   };
 
+  /**
+   * A request Slack resends (`X-Slack-Retry-Num`, or a second click that Slack gave the same trigger id) is handled
+   * once across replicas: the repeat gets the first answer. A store that cannot record the key refuses with 503.
+   */
+  const once = async (reply: FastifyReply, req: FastifyRequest, body: unknown, handle: () => Promise<SlackReply>) => {
+    const key = deliveryKey(body, null);
+    if (key === null) return send(reply, await handle());
+    let result;
+    try {
+      result = await service.handleOnce(key, async () => JSON.stringify(await handle()));
+    } catch (err) {
+      if (!isStoreError(err)) throw err;
+      req.log.error({ err, key }, 'Slack request not handled: the store is unavailable; Slack may retry it');
+      return reply.code(503).header('retry-after', '5').send({ error: 'store unavailable', message: 'the bot cannot record requests right now' });
+    }
+    if (!result.first) req.log.info({ key, retry: req.headers['x-slack-retry-num'] ?? null }, 'Slack sent this request again; answered as the first time, nothing started twice');
+    return send(reply, result.answer === null ? { kind: 'empty' } : (JSON.parse(result.answer) as SlackReply));
+  };
+
   app.post('/slack/commands', async (req, reply) => {
     const form = verified('commands', req, reply);
     if (!form) return reply;
-    return send(reply, handlers.command(form, req.log));
+    return once(reply, req, Object.fromEntries(form), () => handlers.command(form, req.log));
   });
 
   app.post('/slack/interactions', async (req, reply) => {
@@ -85,6 +105,6 @@ export const slackRoutes: FastifyPluginAsync<{ service: IntakeService }> = async
     } catch {
       payload = undefined;
     }
-    return send(reply, handlers.interaction(payload, req.log));
+    return once(reply, req, payload, () => handlers.interaction(payload, req.log));
   });
 };

@@ -2,7 +2,7 @@ import { LogLevel, SocketModeClient, type Logger } from '@slack/socket-mode';
 import type { SlackConfig } from '../../config/schema.js';
 import type { Log } from '../../log.js';
 import type { IntakeService } from '../intake-service.js';
-import { slackHandlers, type SlackHandlers, type SlackReply, type SlackRoute } from './handlers.js';
+import { deliveryKey, slackHandlers, type SlackHandlers, type SlackReply, type SlackRoute } from './handlers.js';
 
 /**
  * Socket Mode, the second transport of handlers.ts: the bot opens an outbound WebSocket to Slack
@@ -57,11 +57,6 @@ function commandFields(body: unknown): URLSearchParams {
 }
 
 /** What makes a request one request: Slack's trigger id (the same in a redelivery), else the envelope's. */
-export function deliveryKey(body: unknown, envelopeId: string): string {
-  const trigger = typeof body === 'object' && body !== null ? (body as { trigger_id?: unknown }).trigger_id : undefined;
-  return typeof trigger === 'string' && trigger !== '' ? `trigger:${trigger}` : `envelope:${envelopeId}`;
-}
-
 /** The ack's payload for an answer: the ephemeral text for a command; nothing otherwise. */
 export function ackPayload(reply: SlackReply): Record<string, unknown> | undefined {
   return reply.kind === 'ephemeral' ? { response_type: 'ephemeral', text: reply.text } : undefined;
@@ -92,14 +87,14 @@ export function startSlackSocket(service: IntakeService, slack: SlackConfig & { 
   let lastDisconnectReason: string | null = null;
 
   const handle = async (route: SlackRoute, event: SlackRequestEvent): Promise<void> => {
-    const key = deliveryKey(event.body, event.envelope_id);
+    const key = deliveryKey(event.body, event.envelope_id) ?? `envelope:${event.envelope_id}`;
     const ctx = { transport: 'socket', route, envelopeId: event.envelope_id };
     let reply: SlackReply;
     let first: boolean;
     try {
       let answer: string | null;
-      ({ first, answer } = service.handleOnce(key, () =>
-        JSON.stringify(route === 'commands' ? handlers.command(commandFields(event.body), log) : handlers.interaction(event.body, log)),
+      ({ first, answer } = await service.handleOnce(key, async () =>
+        JSON.stringify(route === 'commands' ? await handlers.command(commandFields(event.body), log) : await handlers.interaction(event.body, log)),
       ));
       if (!first) log.info({ ...ctx, key }, 'Slack delivered this request again; answered as the first time, nothing started twice');
       reply = answer === null ? { kind: 'empty' } : (JSON.parse(answer) as SlackReply);

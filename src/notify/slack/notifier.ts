@@ -4,7 +4,7 @@ import type { Metrics } from '../../metrics.js';
 import type { ResolvedAlert } from '../../model/alert.js';
 import type { SlackMessage } from '../../model/slack.js';
 import type { TriageOutcome, TriageRecord, TriageStart, TriageView, Trigger } from '../../model/triage.js';
-import type { TriageStore } from '../../store/triage-store.js';
+import type { Store } from '../../store/store.js';
 import type { Notifier } from '../notifier.js';
 import { createSlackApi, type SlackApi } from './client.js';
 import type { OutboxCall } from './outbox-call.js';
@@ -33,7 +33,9 @@ export interface SlackRenderer {
 
 export interface SlackNotifierDeps {
   slack: SlackConfig;
-  store: TriageStore;
+  store: Store;
+  /** This replica's name (claims outbox rows). */
+  owner: string;
   log: Log;
   metrics: Pick<Metrics, 'slackCalls' | 'slackAdopted'>;
   render: SlackRenderer;
@@ -66,18 +68,17 @@ export function allowedResponseUrl(url: string, slack: SlackConfig): boolean {
 export function createSlackNotifier(deps: SlackNotifierDeps): SlackNotifier {
   const { slack, store, log, render } = deps;
   const now = deps.now ?? Date.now;
-  const worker = new OutboxWorker({ store, api: deps.api ?? createSlackApi(slack, log), slack, log, metrics: deps.metrics, now });
+  const worker = new OutboxWorker({ store, owner: deps.owner, api: deps.api ?? createSlackApi(slack, log), slack, log, metrics: deps.metrics, now });
 
-  function enqueue(triageId: string | null, purpose: string, call: OutboxCall): void {
+  /** A triage's message of one purpose is queued once, whichever replica (or restart) asks. */
+  async function enqueue(triageId: string | null, purpose: string, call: OutboxCall): Promise<void> {
     if (!store.open) {
       log.warn({ triageId, purpose }, 'Slack: the store is closed; this message is not queued');
       return;
     }
-    store.transaction(() => {
-      store.outbox.enqueue({ triageId, purpose, callJson: JSON.stringify(call), atMs: now() });
-      if (triageId) store.outbox.setState(triageId, 'pending', store.outbox.lastError(triageId));
-    });
-    worker.wake();
+    const seq = await store.outbox.enqueue({ triageId, purpose, callJson: JSON.stringify(call), atMs: now() });
+    if (seq === null) log.info({ triageId, purpose }, 'Slack: this message was queued already (by another replica or an earlier run); not queued twice');
+    else worker.wake();
   }
 
   const notifier: SlackNotifier = {
@@ -86,21 +87,21 @@ export function createSlackNotifier(deps: SlackNotifierDeps): SlackNotifier {
     async triageStarted(start) {
       const dest = destinationOf(start.trigger, slack);
       const message = render.start(start);
-      enqueue(start.id, 'start', { kind: 'message', ...dest, inTriageThread: false, updateTriageMessage: false, isTriageMessage: true, message });
+      await enqueue(start.id, 'start', { kind: 'message', ...dest, inTriageThread: false, updateTriageMessage: false, isTriageMessage: true, message });
     },
 
     async triageFinished(outcome) {
       const dest = destinationOf(outcome.view.trigger, slack);
       const message = render.verdict(outcome);
-      enqueue(outcome.view.id, 'verdict', { kind: 'message', ...dest, inTriageThread: false, updateTriageMessage: true, isTriageMessage: true, message });
+      await enqueue(outcome.view.id, 'verdict', { kind: 'message', ...dest, inTriageThread: false, updateTriageMessage: true, isTriageMessage: true, message });
     },
 
     async alertResolved(alert) {
       const { triage } = alert;
       // Only a triage that has a message gets a reply (a cancelled one never posted anything), and only once.
-      if (!triage || !store.outbox.hasQueued(triage.id, 'start') || store.outbox.hasQueued(triage.id, 'resolved')) return;
+      if (!triage || !(await store.outbox.hasQueued(triage.id, 'start')) || (await store.outbox.hasQueued(triage.id, 'resolved'))) return;
       const message = render.resolved({ ...alert, triage });
-      enqueue(triage.id, 'resolved', { kind: 'message', channel: slack.channel, threadTs: null, inTriageThread: true, updateTriageMessage: false, isTriageMessage: false, message });
+      await enqueue(triage.id, 'resolved', { kind: 'message', channel: slack.channel, threadTs: null, inTriageThread: true, updateTriageMessage: false, isTriageMessage: false, message });
     },
 
     respond(responseUrl, text) {
@@ -108,16 +109,16 @@ export function createSlackNotifier(deps: SlackNotifierDeps): SlackNotifier {
         log.warn({ host: URL.canParse(responseUrl) ? new URL(responseUrl).host : null }, 'Slack: response_url is not on hooks.slack.com; no answer sent');
         return;
       }
-      enqueue(null, 'respond', { kind: 'respond', url: responseUrl, body: { response_type: 'ephemeral', replace_original: false, text } });
+      enqueue(null, 'respond', { kind: 'respond', url: responseUrl, body: { response_type: 'ephemeral', replace_original: false, text } }).catch((err: unknown) => log.error({ err }, 'Slack: cannot queue the private answer: the store is unavailable'));
     },
 
-    start() {
+    async start() {
       // Triages that ended while the bot was down (marked interrupted) still say "started" in Slack.
-      for (const id of store.outbox.startedWithoutVerdict()) {
-        const record = store.get(id);
+      for (const id of await store.outbox.startedWithoutVerdict()) {
+        const record = await store.get(id);
         if (!record) continue;
         const view = deps.viewOf(record);
-        void notifier.triageFinished({ view, result: store.evidence(id), reportUrl: view.reportUrl });
+        await notifier.triageFinished({ view, result: await store.evidence(id), reportUrl: view.reportUrl });
         log.info({ triageId: id, status: record.status }, 'Slack: finishing the message of a triage that ended while the bot was down');
       }
       worker.start();

@@ -1,8 +1,7 @@
 import type { SlackConfig } from '../../config/schema.js';
 import type { Log } from '../../log.js';
 import type { Metrics } from '../../metrics.js';
-import type { OutboxRow } from '../../store/slack-outbox.js';
-import type { TriageStore } from '../../store/triage-store.js';
+import type { OutboxRow, Store } from '../../store/store.js';
 import { MESSAGE_GONE_ERRORS, METADATA_EVENT_TYPE, PERMANENT_ERROR_HINTS, type Attempt, type PostedMetadata, type SlackApi } from './client.js';
 import { outboxCallSchema, type MessageCall, type OutboxCall } from './outbox-call.js';
 
@@ -15,7 +14,8 @@ import { outboxCallSchema, type MessageCall, type OutboxCall } from './outbox-ca
  * - 429: tried again after its Retry-After, and no other call goes out before then;
  * - permanent `ok:false` (channel_not_found, invalid_auth…): failed, logged with what to do, shown
  *   on the triage, never tried again.
- * Rows live in the store, so whatever is pending at a restart is delivered by the next process.
+ * Rows live in the store, so whatever is pending at a restart is delivered by the next process. With several
+ * replicas, each row is claimed by the one that takes it; a claim whose replica died runs out and another takes it.
  *
  * Never posted twice: every post carries metadata naming its triage and purpose, and is marked unsure in
  * the store before it goes out. A post whose answer never came (a timeout, a lost connection, a crash in
@@ -26,7 +26,9 @@ import { outboxCallSchema, type MessageCall, type OutboxCall } from './outbox-ca
 type Method = 'chat.postMessage' | 'chat.update' | 'response_url' | 'conversations.history' | 'conversations.replies';
 
 export interface WorkerDeps {
-  store: TriageStore;
+  store: Store;
+  /** This replica's name: a row it takes is claimed for it, so no other replica makes the same call. */
+  owner: string;
   api: SlackApi;
   slack: SlackConfig;
   log: Log;
@@ -38,6 +40,8 @@ export interface WorkerDeps {
 const IDLE_MS = 30_000;
 /** After an unexpected error (the store, a bug), pause before the next row. */
 const ERROR_PAUSE_MS = 1_000;
+/** A row due but held by another replica: look again after this long. */
+const CLAIMED_ELSEWHERE_MS = 500;
 
 export class OutboxWorker {
   private readonly deps: WorkerDeps;
@@ -85,6 +89,11 @@ export class OutboxWorker {
     });
   }
 
+  /** Long enough for a lookup and a post, each up to slack.requestTimeoutSeconds. */
+  private claimMs(): number {
+    return Math.max(30_000, 3 * this.deps.slack.requestTimeoutSeconds * 1000);
+  }
+
   private async loop(): Promise<void> {
     const { store, log } = this.deps;
     for (;;) {
@@ -97,11 +106,11 @@ export class OutboxWorker {
       }
       let row: OutboxRow | undefined;
       try {
-        row = store.outbox.nextDue(now);
+        row = await store.outbox.claimDue(now, this.deps.owner, this.claimMs());
         if (!row) {
           if (this.closing) return;
-          const at = store.outbox.nextDueAt();
-          await this.sleep(at === undefined ? IDLE_MS : Math.min(IDLE_MS, at - now));
+          const at = await store.outbox.nextDueAt();
+          await this.sleep(at === undefined ? IDLE_MS : Math.min(IDLE_MS, Math.max(at - now, at <= now ? CLAIMED_ELSEWHERE_MS : 0)));
           continue;
         }
         await this.deliver(row);
@@ -117,7 +126,7 @@ export class OutboxWorker {
     const { store, log } = this.deps;
     const parsed = outboxCallSchema.safeParse(parseJson(row.callJson));
     if (!parsed.success) {
-      store.outbox.markFailed(row.seq, this.now(), 'unreadable_outbox_row');
+      await store.outbox.markFailed(row.seq, this.now(), 'unreadable_outbox_row');
       log.error({ outboxSeq: row.seq, triageId: row.triageId }, 'Slack outbox: a row could not be read; it is dropped');
       return;
     }
@@ -125,32 +134,32 @@ export class OutboxWorker {
     if (call.kind === 'respond') {
       const attempt = await this.deps.api.respond(call.url, call.body);
       if (!store.open) return;
-      this.settle(row, 'response_url', attempt);
+      await this.settle(row, 'response_url', attempt);
       return;
     }
-    const { method, args } = this.resolve(row, call);
+    const { method, args } = await this.resolve(row, call);
     if (method === 'chat.postMessage' && row.triageId) {
       if (row.unsureMs !== null && (await this.adopted({ ...row, triageId: row.triageId, unsureMs: row.unsureMs }, call, args))) return;
       if (!store.open) return;
-      store.outbox.markUnsure(row.seq, this.now());
+      await store.outbox.markUnsure(row.seq, this.now());
     }
     const attempt = await this.deps.api.call(method, args);
     if (!store.open) return; // closed under us: the row stays pending for the next start
     // Slack answered (an error status or ok:false: nothing was posted); only a call without an answer
     // (a timeout, a connection lost mid-call) leaves the post unsure.
-    if (method === 'chat.postMessage' && !attempt.ok && attempt.outcome !== 'network_error') store.outbox.clearUnsure(row.seq);
+    if (method === 'chat.postMessage' && !attempt.ok && attempt.outcome !== 'network_error') await store.outbox.clearUnsure(row.seq);
     if (attempt.ok && method === 'chat.postMessage' && call.isTriageMessage && row.triageId && attempt.ts) {
-      store.outbox.setMessage(row.triageId, attempt.channel ?? String(args.channel), attempt.ts);
+      await store.outbox.setMessage(row.triageId, attempt.channel ?? String(args.channel), attempt.ts);
     }
     if (!attempt.ok && method === 'chat.update' && MESSAGE_GONE_ERRORS.has(attempt.reason) && row.triageId) {
       // Someone deleted the start message: forget it, and post the verdict as a new message.
       this.deps.metrics.slackCalls.inc({ method, outcome: attempt.outcome });
       log.warn({ triageId: row.triageId, error: attempt.reason }, 'Slack: the triage message is gone; posting the verdict as a new message');
-      store.outbox.setMessage(row.triageId, null, null);
-      store.outbox.retryAt(row.seq, this.now(), attempt.reason, false);
+      await store.outbox.setMessage(row.triageId, null, null);
+      await store.outbox.retryAt(row.seq, this.now(), attempt.reason, false);
       return;
     }
-    this.settle(row, method, attempt);
+    await this.settle(row, method, attempt);
   }
 
   /**
@@ -166,22 +175,22 @@ export class OutboxWorker {
     const method = threadTs ? 'conversations.replies' : 'conversations.history';
     if (!lookup.ok) {
       // Not knowing whether it is there, the post waits: a second message would never be updated.
-      this.settle(row, method, lookup);
+      await this.settle(row, method, lookup);
       return true;
     }
     metrics.slackCalls.inc({ method, outcome: 'ok' });
     if (lookup.ts === null) return false;
-    if (call.isTriageMessage) store.outbox.setMessage(row.triageId, channel, lookup.ts);
-    store.outbox.markSent(row.seq, this.now());
+    if (call.isTriageMessage) await store.outbox.setMessage(row.triageId, channel, lookup.ts);
+    await store.outbox.markSent(row.seq, this.now());
     metrics.slackAdopted.inc();
     log.info({ triageId: row.triageId, purpose: row.purpose, ts: lookup.ts }, 'Slack: the message posted before the answer was lost is in the channel; adopted, not posted again');
-    this.triageState(row.triageId, null);
+    await this.triageState(row.triageId, null);
     return true;
   }
 
   /** The concrete call for a message row, from the triage's message as it is now. */
-  private resolve(row: OutboxRow, call: MessageCall): { method: 'chat.postMessage' | 'chat.update'; args: Record<string, unknown> } {
-    const posted = row.triageId ? this.deps.store.outbox.message(row.triageId) : null;
+  private async resolve(row: OutboxRow, call: MessageCall): Promise<{ method: 'chat.postMessage' | 'chat.update'; args: Record<string, unknown> }> {
+    const posted = row.triageId ? await this.deps.store.outbox.message(row.triageId) : null;
     const { text, blocks } = call.message;
     if (call.updateTriageMessage && posted?.channel && posted.ts) {
       return { method: 'chat.update', args: { channel: posted.channel, ts: posted.ts, text, blocks } };
@@ -203,22 +212,22 @@ export class OutboxWorker {
     };
   }
 
-  private settle(row: OutboxRow, method: Method, attempt: Attempt): void {
+  private async settle(row: OutboxRow, method: Method, attempt: Attempt): Promise<void> {
     const { store, log, metrics, slack } = this.deps;
     const now = this.now();
     metrics.slackCalls.inc({ method, outcome: attempt.outcome });
     const ctx = { triageId: row.triageId, purpose: row.purpose, method, attempt: row.attempts + 1 };
     if (attempt.ok) {
-      store.outbox.markSent(row.seq, now);
+      await store.outbox.markSent(row.seq, now);
       if (row.attempts > 0) log.info(ctx, `Slack ${method} delivered after ${row.attempts + 1} attempts`);
       else log.debug(ctx, `Slack ${method} delivered`);
-      this.triageState(row.triageId, null);
+      await this.triageState(row.triageId, null);
       return;
     }
     const giveUpAt = row.createdMs + slack.retry.giveUpAfterSeconds * 1000;
     if (!attempt.retry || now >= giveUpAt) {
       const error = attempt.retry ? `gave_up: ${attempt.reason}` : attempt.reason;
-      store.outbox.markFailed(row.seq, now, error);
+      await store.outbox.markFailed(row.seq, now, error);
       const hint = PERMANENT_ERROR_HINTS[attempt.reason];
       log.error(
         { ...ctx, error: attempt.reason, hint },
@@ -226,7 +235,7 @@ export class OutboxWorker {
           ? `Slack ${method} failed for ${slack.retry.giveUpAfterSeconds} s (${attempt.reason}); giving up on this message`
           : `Slack ${method} failed: ${attempt.reason}${hint ? ` (${hint})` : ''}; not retried`,
       );
-      this.triageState(row.triageId, error, true);
+      await this.triageState(row.triageId, error, true);
       return;
     }
     let delayMs: number;
@@ -237,23 +246,23 @@ export class OutboxWorker {
     } else {
       delayMs = Math.min(slack.retry.maxSeconds * 1000, slack.retry.initialSeconds * 1000 * 2 ** row.attempts);
     }
-    store.outbox.retryAt(row.seq, now + delayMs, attempt.reason);
+    await store.outbox.retryAt(row.seq, now + delayMs, attempt.reason);
     // The first failure and every tenth are worth a warning; the rest would flood the log in an outage.
     const level = row.attempts % 10 === 0 ? 'warn' : 'debug';
     log[level]({ ...ctx, error: attempt.reason, retryInMs: Math.round(delayMs) }, `Slack ${method} failed (${attempt.reason}); retrying in ${(delayMs / 1000).toFixed(1)} s`);
-    this.triageState(row.triageId, attempt.reason);
+    await this.triageState(row.triageId, attempt.reason);
   }
 
   /** The triage's Slack state follows its latest outcome; `error` is the permanent error, or the last transient one while pending. */
-  private triageState(triageId: string | null, error: string | null, failed = false): void {
+  private async triageState(triageId: string | null, error: string | null, failed = false): Promise<void> {
     if (!triageId) return;
     const { store } = this.deps;
     if (failed) {
-      store.outbox.setState(triageId, 'failed', error);
+      await store.outbox.setState(triageId, 'failed', error);
       return;
     }
-    const pending = store.outbox.triageStates(triageId).pending;
-    store.outbox.setState(triageId, pending > 0 ? 'pending' : 'sent', error);
+    const pending = (await store.outbox.triageStates(triageId)).pending;
+    await store.outbox.setState(triageId, pending > 0 ? 'pending' : 'sent', error);
   }
 }
 

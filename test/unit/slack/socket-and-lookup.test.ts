@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ackPayload, deliveryKey, reconnectDelayMs } from '../../../src/intake/slack/socket.js';
+import { deliveryKey } from '../../../src/intake/slack/handlers.js';
+import { ackPayload, reconnectDelayMs } from '../../../src/intake/slack/socket.js';
 import { lookupArgs, matchPosted } from '../../../src/notify/slack/client.js';
 
 describe('Socket Mode: pure parts', () => {

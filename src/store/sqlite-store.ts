@@ -19,14 +19,26 @@ import { analysisSchema, verdictSchema, type Analysis, type Verdict, type Verdic
 import { triageContextSchema, type HistoryEntry, type TriageContext } from '../model/context.js';
 import { SlackDeliveries } from './slack-deliveries.js';
 import { SlackOutbox } from './slack-outbox.js';
+import {
+  alertDedupKey,
+  NOT_RUN_FOR_COOLDOWN,
+  NOT_RUN_FOR_DEDUP,
+  type AdmitResult,
+  type AdmitRules,
+  type AdmitStep,
+  type Completion,
+  type Lease,
+  type Store,
+  type StoreHealth,
+} from './store.js';
 
 /**
- * The embedded store: one SQLite file (WAL) under `storage.path` holding every triage, its verdict,
- * its Markdown report and its raw evidence (the TriageResult JSON). better-sqlite3 is synchronous,
- * so the dispatcher's check-then-insert (dedup, cooldown) cannot interleave with another request.
+ * The embedded store: one SQLite file (WAL) under `storage.path` holding every triage, its verdict, its Markdown
+ * report and its raw evidence (the TriageResult JSON), for one process. better-sqlite3 is synchronous: each method
+ * is one statement or one transaction that nothing can interleave with, wrapped in a promise for the Store contract.
  */
 
-export interface NewTriage {
+interface NewTriage {
   id: string;
   node: string;
   trigger: Trigger;
@@ -35,23 +47,6 @@ export interface NewTriage {
   dedupKey: string | null;
   createdAt: Date;
 }
-
-export interface Completion {
-  status: 'done' | 'failed';
-  verdict: Verdict;
-  finishedAt: Date;
-  reportMarkdown: string | null;
-  /** The raw evidence: the TriageResult as JSON text. */
-  resultJson: string;
-}
-
-/**
- * Failures that mean "this triage never ran to a verdict": they neither make a resent alert a
- * duplicate nor hold the node in cooldown, so the alert can be triaged when it comes again.
- */
-const NOT_RUN_FOR_DEDUP = ['interrupted', 'queue_full'];
-/** A triage cancelled because its alert resolved still dedups the alert, but does not cool the node down. */
-const NOT_RUN_FOR_COOLDOWN = [...NOT_RUN_FOR_DEDUP, 'cancelled'];
 
 const MIGRATION_1 = `
 CREATE TABLE triages (
@@ -136,13 +131,26 @@ CREATE TABLE slack_deliveries (
 CREATE INDEX slack_deliveries_by_created ON slack_deliveries (created_ms);
 `;
 
-/** Index i brings a store from schema version i to i + 1. Append only. */
-export const MIGRATIONS: readonly string[] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5];
+/**
+ * Several replicas (the same rules hold on the embedded store): a running triage is held by a lease its process
+ * renews; each Slack call is claimed by one process while it is made; the database itself refuses a second
+ * running triage on a node, a second triage for one notification, and a second message of one kind per triage.
+ */
+const MIGRATION_6 = `
+ALTER TABLE triages ADD COLUMN lease_owner TEXT;
+ALTER TABLE triages ADD COLUMN lease_until_ms INTEGER;
+ALTER TABLE triages ADD COLUMN runs INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE slack_outbox ADD COLUMN claim_owner TEXT;
+ALTER TABLE slack_outbox ADD COLUMN claim_until_ms INTEGER;
+CREATE UNIQUE INDEX triages_one_running_per_node ON triages (node) WHERE status = 'running';
+CREATE UNIQUE INDEX triages_one_per_notification ON triages (dedup_key)
+  WHERE dedup_key IS NOT NULL AND (failure_code IS NULL OR failure_code NOT IN ('interrupted', 'queue_full'));
+CREATE UNIQUE INDEX slack_outbox_once ON slack_outbox (triage_id, purpose) WHERE triage_id IS NOT NULL;
+`;
 
-/** How an alert firing is keyed: Alertmanager resends a notification with the same fingerprint and startsAt. */
-export function alertDedupKey(fingerprint: string, startsAt: string): string {
-  return `${fingerprint}|${startsAt}`;
-}
+/** Index i brings a store from schema version i to i + 1. Append only. */
+export const MIGRATIONS: readonly string[] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6];
+
 const SCHEMA_VERSION = MIGRATIONS.length;
 
 interface Row {
@@ -198,8 +206,12 @@ function parseContext(json: string): TriageContext | null {
 
 const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
 
-export class TriageStore {
+const isUniqueViolation = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'SQLITE_CONSTRAINT_UNIQUE';
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
   readonly file: string;
+  readonly location: string;
   /** Slack calls waiting to be made (src/notify/slack/worker.ts delivers them). */
   readonly outbox: SlackOutbox;
   /** Slack envelopes already handled (Socket Mode redelivers unacknowledged ones). */
@@ -220,13 +232,14 @@ export class TriageStore {
 
   private constructor(file: string, db: Database.Database) {
     this.file = file;
+    this.location = file;
     this.db = db;
     this.outbox = new SlackOutbox(db);
     this.deliveries = new SlackDeliveries(db);
   }
 
-  /** Opens (creating if needed) `<dir>/triages.sqlite`. Throws TriageError('store_unavailable'). */
-  static open(dir: string): TriageStore {
+  /** Opens (creating if needed) `<dir>/triages.sqlite`. Throws TriageError('store_unavailable' or 'store_schema_newer'). */
+  static open(dir: string): SqliteStore {
     const file = join(dir, 'triages.sqlite');
     try {
       mkdirSync(dir, { recursive: true });
@@ -235,17 +248,22 @@ export class TriageStore {
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
       db.pragma('foreign_keys = ON');
-      TriageStore.migrate(db);
-      return new TriageStore(file, db);
+      SqliteStore.migrate(db, file);
+      return new SqliteStore(file, db);
     } catch (err) {
+      if (err instanceof TriageError) throw err;
       throw new TriageError('store_unavailable', `cannot open the store ${file}: ${(err as Error).message}`, { cause: err });
     }
   }
 
-  private static migrate(db: Database.Database): void {
+  private static migrate(db: Database.Database, file: string): void {
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
-      throw new Error(`the store was written by a newer pagefault-triage (schema ${version}, this one knows ${SCHEMA_VERSION})`);
+      db.close();
+      throw new TriageError(
+        'store_schema_newer',
+        `the store ${file} has schema ${version}; this pagefault-triage knows ${SCHEMA_VERSION}: upgrade it (or point storage.path elsewhere)`,
+      );
     }
     if (version < SCHEMA_VERSION) {
       db.transaction(() => {
@@ -259,12 +277,15 @@ export class TriageStore {
     return this.db.open;
   }
 
-  /** Runs fn in one transaction (one commit for a whole webhook). */
-  transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+  async health(): Promise<StoreHealth> {
+    try {
+      return { schemaVersion: this.db.pragma('user_version', { simple: true }) as number, latestVersion: SCHEMA_VERSION };
+    } catch (err) {
+      throw new TriageError('store_unavailable', `cannot read the store ${this.file}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
-  insertQueued(t: NewTriage): void {
+  private insertQueued(t: NewTriage): void {
     this
       .stmt(
         `INSERT INTO triages (id, node, trigger_kind, trigger_json, options_json, dedup_key, status, created_at, created_ms)
@@ -274,7 +295,7 @@ export class TriageStore {
   }
 
   /** Records a triage that was refused before it could queue (queue full): never silently lost. */
-  insertFailed(t: NewTriage, verdict: Verdict): void {
+  private insertFailed(t: NewTriage, verdict: Verdict): void {
     const at = t.createdAt.toISOString();
     this
       .stmt(
@@ -288,43 +309,164 @@ export class TriageStore {
       );
   }
 
-  /** queued → running. False when the triage is no longer queued (cancelled meanwhile). */
-  markRunning(id: string, at: Date): boolean {
-    return this.stmt(`UPDATE triages SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'`).run(at.toISOString(), id).changes === 1;
+  async queuedCount(): Promise<number> {
+    return this.queuedNow();
   }
 
-  /** running → done|failed with everything the run produced. False when it was marked interrupted meanwhile. */
-  complete(id: string, c: Completion): boolean {
+  private queuedNow(): number {
+    return (this.stmt(`SELECT COUNT(*) AS n FROM triages WHERE status = 'queued'`).get() as { n: number }).n;
+  }
+
+  async admit(steps: readonly AdmitStep[], rules: AdmitRules, now: Date): Promise<AdmitResult[]> {
+    return this.db.transaction(() => steps.map((step) => this.admitStep(step, rules, now)))();
+  }
+
+  private admitStep(step: AdmitStep, rules: AdmitRules, now: Date): AdmitResult {
+    switch (step.op) {
+      case 'cancel': {
+        const ids = (
+          this
+            .stmt(
+              `SELECT id, trigger_json FROM triages WHERE node = ? AND status = 'queued' AND trigger_kind = 'alert' ORDER BY seq`,
+            )
+            .all(step.node) as { id: string; trigger_json: string }[]
+        )
+          .filter((r) => (JSON.parse(r.trigger_json) as { fingerprint?: unknown }).fingerprint === step.fingerprint)
+          .map((r) => r.id);
+        const cancelled = ids.filter((id) => this.failNow(id, step.verdict, now, ['queued'], undefined));
+        return { op: 'cancel', cancelled };
+      }
+      case 'alert': {
+        const seen = this.findByDedupKeyNow(step.dedupKey);
+        if (seen) return { op: 'alert', status: 'duplicate', id: seen.id };
+        if (rules.cooldownMs > 0) {
+          const last = this.lastAutomatic(step.node, new Date(now.getTime() - rules.cooldownMs));
+          if (last) return { op: 'alert', status: 'cooldown', id: last.id, createdAt: last.createdAt };
+        }
+        const row = { id: step.id, node: step.node, trigger: step.trigger, dedupKey: step.dedupKey, createdAt: now };
+        if (this.queuedNow() >= rules.maxQueued) {
+          this.insertFailed(row, step.dropped);
+          return { op: 'alert', status: 'dropped', id: step.id };
+        }
+        this.insertQueued(row);
+        return { op: 'alert', status: 'queued', id: step.id };
+      }
+      case 'manual': {
+        const pending = this.stmt(`SELECT id FROM triages WHERE node = ? AND status IN ('queued', 'running') ORDER BY seq LIMIT 1`).get(step.node) as
+          | { id: string }
+          | undefined;
+        if (pending) return { op: 'manual', status: 'duplicate', id: pending.id };
+        const row = { id: step.id, node: step.node, trigger: step.trigger, options: step.options, dedupKey: null, createdAt: now };
+        if (this.queuedNow() >= rules.maxQueued) {
+          this.insertFailed(row, step.dropped);
+          return { op: 'manual', status: 'dropped', id: step.id };
+        }
+        this.insertQueued(row);
+        return { op: 'manual', status: 'queued', id: step.id };
+      }
+    }
+  }
+
+  async claimNext(lease: Lease, now: Date): Promise<TriageRecord | null> {
+    // One process writes an embedded store, so the unique index never fires here; it is kept for the contract.
+    try {
+      const row = this
+        .stmt(
+          `UPDATE triages SET status = 'running', started_at = ?, lease_owner = ?, lease_until_ms = ?, runs = runs + 1
+           WHERE id = (SELECT id FROM triages t WHERE status = 'queued'
+                       AND NOT EXISTS (SELECT 1 FROM triages r WHERE r.node = t.node AND r.status = 'running')
+                       ORDER BY seq LIMIT 1)
+           RETURNING ${COLUMNS}`,
+        )
+        .get(now.toISOString(), lease.owner, lease.untilMs) as Row | undefined;
+      return row ? toRecord(row) : null;
+    } catch (err) {
+      if (isUniqueViolation(err)) return null;
+      throw err;
+    }
+  }
+
+  async renewLeases(owner: string, ids: readonly string[], untilMs: number): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const rows = this
+      .stmt(
+        `UPDATE triages SET lease_until_ms = ? WHERE status = 'running' AND lease_owner = ? AND id IN (${placeholders(ids.length)}) RETURNING id`,
+      )
+      .all(untilMs, owner, ...ids) as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
+  async expiredLeases(nowMs: number): Promise<TriageRecord[]> {
+    const rows = this.stmt(`SELECT ${COLUMNS} FROM triages WHERE status = 'running' AND COALESCE(lease_until_ms, 0) < ? ORDER BY seq`).all(nowMs) as Row[];
+    return rows.map(toRecord);
+  }
+
+  async requeueExpired(id: string, nowMs: number): Promise<boolean> {
     return (
       this
         .stmt(
-          `UPDATE triages SET status = ?, finished_at = ?, verdict_kind = ?, failure_code = ?, verdict_json = ?, report_md = ?, result_json = ?
-           WHERE id = ? AND status = 'running'`,
+          `UPDATE triages SET status = 'queued', started_at = NULL, lease_owner = NULL, lease_until_ms = NULL
+           WHERE id = ? AND status = 'running' AND COALESCE(lease_until_ms, 0) < ?`,
         )
-        .run(c.status, c.finishedAt.toISOString(), c.verdict.kind, c.verdict.failure?.code ?? null, JSON.stringify(c.verdict), c.reportMarkdown, c.resultJson, id)
+        .run(id, nowMs).changes === 1
+    );
+  }
+
+  async runs(id: string): Promise<number> {
+    const r = this.stmt('SELECT runs FROM triages WHERE id = ?').get(id) as { runs: number } | undefined;
+    return r?.runs ?? 0;
+  }
+
+  async complete(id: string, owner: string, c: Completion): Promise<boolean> {
+    return (
+      this
+        .stmt(
+          `UPDATE triages SET status = ?, finished_at = ?, verdict_kind = ?, failure_code = ?, verdict_json = ?, report_md = ?, result_json = ?,
+                              lease_owner = NULL, lease_until_ms = NULL
+           WHERE id = ? AND status = 'running' AND lease_owner = ?`,
+        )
+        .run(c.status, c.finishedAt.toISOString(), c.verdict.kind, c.verdict.failure?.code ?? null, JSON.stringify(c.verdict), c.reportMarkdown, c.resultJson, id, owner)
         .changes === 1
     );
   }
 
-  /** Ends a triage without a run of its own (cancelled, interrupted), only from one of the given states. */
-  fail(id: string, verdict: Verdict, at: Date, from: readonly TriageStatus[]): boolean {
+  async fail(id: string, verdict: Verdict, at: Date, from: readonly TriageStatus[], owner?: string | null): Promise<boolean> {
+    return this.failNow(id, verdict, at, from, owner);
+  }
+
+  private failNow(id: string, verdict: Verdict, at: Date, from: readonly TriageStatus[], owner: string | null | undefined): boolean {
+    const others = from.filter((s) => s !== 'running');
+    const states: string[] = others.map(() => 'status = ?');
+    const args: (string | number)[] = [...others];
+    if (from.includes('running')) {
+      if (owner === undefined) states.push(`status = 'running'`);
+      else if (owner === null) {
+        states.push(`(status = 'running' AND COALESCE(lease_until_ms, 0) < ?)`);
+        args.push(at.getTime());
+      } else {
+        states.push(`(status = 'running' AND lease_owner = ?)`);
+        args.push(owner);
+      }
+    }
+    if (states.length === 0) return false;
     return (
       this
         .stmt(
-          `UPDATE triages SET status = 'failed', finished_at = ?, verdict_kind = 'failed', failure_code = ?, verdict_json = ?
-           WHERE id = ? AND status IN (${placeholders(from.length)})`,
+          `UPDATE triages SET status = 'failed', finished_at = ?, verdict_kind = 'failed', failure_code = ?, verdict_json = ?,
+                              lease_owner = NULL, lease_until_ms = NULL
+           WHERE id = ? AND (${states.join(' OR ')})`,
         )
-        .run(at.toISOString(), verdict.failure?.code ?? null, JSON.stringify(verdict), id, ...from).changes === 1
+        .run(at.toISOString(), verdict.failure?.code ?? null, JSON.stringify(verdict), id, ...args).changes === 1
     );
   }
 
-  get(id: string): TriageRecord | undefined {
+  async get(id: string): Promise<TriageRecord | undefined> {
     const row = this.stmt(`SELECT ${COLUMNS} FROM triages WHERE id = ?`).get(id) as Row | undefined;
     return row && toRecord(row);
   }
 
   /** Newest first; `kind` keeps triages with that verdict, `offset` skips that many (pages of the index). */
-  list(filter: { node?: string | undefined; kind?: VerdictKind | undefined; limit: number; offset?: number }): TriageRecord[] {
+  async list(filter: { node?: string | undefined; kind?: VerdictKind | undefined; limit: number; offset?: number }): Promise<TriageRecord[]> {
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (filter.node !== undefined) {
@@ -344,7 +486,7 @@ export class TriageStore {
    * The node's finished triages created at or after `since`, newest first, that really looked at the node (not
    * the ones that never ran: interrupted, dropped, cancelled). Uses the (node, seq) index and stops at `limit`.
    */
-  history(node: string, since: Date, limit: number): HistoryEntry[] {
+  async history(node: string, since: Date, limit: number): Promise<HistoryEntry[]> {
     const rows = this
       .stmt(
         `SELECT id, finished_at, verdict_json FROM triages WHERE node = ? AND status IN ('done', 'failed') AND created_ms >= ?
@@ -360,47 +502,39 @@ export class TriageStore {
   }
 
   /** Records what was known around the triage (its context), once it is known. */
-  setContext(id: string, context: TriageContext): void {
+  async setContext(id: string, context: TriageContext): Promise<void> {
     this.stmt('UPDATE triages SET context_json = ? WHERE id = ?').run(JSON.stringify(context), id);
   }
 
-  report(id: string): string | undefined {
+  async report(id: string): Promise<string | undefined> {
     const row = this.stmt('SELECT report_md FROM triages WHERE id = ?').get(id) as { report_md: string | null } | undefined;
     return row?.report_md ?? undefined;
   }
 
   /** The raw evidence (TriageResult JSON text). */
-  result(id: string): string | undefined {
+  async result(id: string): Promise<string | undefined> {
+    return this.resultNow(id);
+  }
+
+  private resultNow(id: string): string | undefined {
     const row = this.stmt('SELECT result_json FROM triages WHERE id = ?').get(id) as { result_json: string | null } | undefined;
     return row?.result_json ?? undefined;
   }
 
-  /** The stored evidence as the engine produced it, when it is there and whole (trimmed evidence may not parse). */
-  evidence(id: string): TriageResult | null {
-    const json = this.result(id);
-    if (json === undefined) return null;
-    try {
-      const parsed = triageResultSchema.safeParse(JSON.parse(json));
-      return parsed.success ? parsed.data : null;
-    } catch {
-      return null;
-    }
+  async evidence(id: string): Promise<TriageResult | null> {
+    return parseEvidence(this.resultNow(id));
   }
 
-  /** The analysis inside the stored evidence, if it is there and still has its shape (evidence may be trimmed). */
-  analysis(id: string): Analysis | null {
-    const json = this.result(id);
-    if (json === undefined) return null;
-    try {
-      const parsed = analysisSchema.safeParse((JSON.parse(json) as { analysis?: unknown }).analysis);
-      return parsed.success ? parsed.data : null;
-    } catch {
-      return null;
-    }
+  async analysis(id: string): Promise<Analysis | null> {
+    return parseAnalysis(this.resultNow(id));
+  }
+
+  async findByDedupKey(key: string): Promise<TriageRecord | undefined> {
+    return this.findByDedupKeyNow(key);
   }
 
   /** The triage already started by this alert notification, if any (see NOT_RUN_FOR_DEDUP). */
-  findByDedupKey(key: string): TriageRecord | undefined {
+  private findByDedupKeyNow(key: string): TriageRecord | undefined {
     const row = this
       .stmt(
         `SELECT ${COLUMNS} FROM triages WHERE dedup_key = ?
@@ -412,7 +546,7 @@ export class TriageStore {
   }
 
   /** The node's newest automatic triage created at or after `since` that counts for cooldown. */
-  lastAutomatic(node: string, since: Date): TriageRecord | undefined {
+  private lastAutomatic(node: string, since: Date): TriageRecord | undefined {
     const row = this
       .stmt(
         `SELECT ${COLUMNS} FROM triages WHERE node = ? AND trigger_kind = 'alert' AND created_ms >= ?
@@ -423,14 +557,14 @@ export class TriageStore {
     return row && toRecord(row);
   }
 
-  /** Triages left queued or running, oldest first (for recovery at start). */
-  unfinished(): TriageRecord[] {
+  /** Triages left queued or running, oldest first. */
+  async unfinished(): Promise<TriageRecord[]> {
     const rows = this.stmt(`SELECT ${COLUMNS} FROM triages WHERE status IN ('queued', 'running') ORDER BY seq`).all() as Row[];
     return rows.map(toRecord);
   }
 
   /** The newest triage this firing of an alert (fingerprint and startsAt, as Alertmanager resends them) started on the node. */
-  latestForAlert(node: string, fingerprint: string, startsAt: string): TriageRecord | undefined {
+  async latestForAlert(node: string, fingerprint: string, startsAt: string): Promise<TriageRecord | undefined> {
     // One search of triages_by_node_alert: the cost does not grow with the node's history.
     const row = this
       .stmt(`SELECT ${COLUMNS} FROM triages WHERE node = ? AND dedup_key = ? ORDER BY seq DESC LIMIT 1`)
@@ -439,13 +573,37 @@ export class TriageStore {
   }
 
   /** Deletes finished triages created before `before` (their outbox rows with them). Returns how many. */
-  prune(before: Date): number {
-    this.outbox.prune(before.getTime());
-    this.deliveries.prune(before.getTime());
-    return this.stmt(`DELETE FROM triages WHERE created_ms < ? AND status IN ('done', 'failed')`).run(before.getTime()).changes;
+  async prune(before: Date): Promise<number> {
+    return this.db.transaction(() => {
+      this.outbox.pruneNow(before.getTime());
+      this.deliveries.pruneNow(before.getTime());
+      return this.stmt(`DELETE FROM triages WHERE created_ms < ? AND status IN ('done', 'failed')`).run(before.getTime()).changes;
+    })();
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.db.open) this.db.close();
+  }
+}
+
+/** The stored evidence as the engine produced it, when it is there and whole (trimmed evidence may not parse). */
+export function parseEvidence(json: string | undefined): TriageResult | null {
+  if (json === undefined) return null;
+  try {
+    const parsed = triageResultSchema.safeParse(JSON.parse(json));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The analysis inside the stored evidence, if it is there and still has its shape (evidence may be trimmed). */
+export function parseAnalysis(json: string | undefined): Analysis | null {
+  if (json === undefined) return null;
+  try {
+    const parsed = analysisSchema.safeParse((JSON.parse(json) as { analysis?: unknown }).analysis);
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
   }
 }
