@@ -2,14 +2,17 @@
  * config/pagefault-triage.service, checked by systemd's own tools: `systemd-analyze verify` (the file as
  * systemd parses it) and `systemd-analyze security --offline` (how exposed the sandbox leaves the bot). The
  * unit must not set MemoryDenyWriteExecute, and the kernel rule behind it is run against this Node.js to show why.
+ * A serving bot is traced with strace to show its SystemCallFilter lets through every call the bot makes.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
+import { freePort } from '../support/alertmanager.js';
+import { waitFor } from '../support/service.js';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -151,6 +154,17 @@ describe('config/pagefault-triage.service', () => {
     expect(setting(unit, 'Service', 'CapabilityBoundingSet')).toBe('');
   });
 
+  it("is quoted faithfully in README's Running several replicas: every setting shown is in the file", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Running several replicas'));
+    const block = /```ini\n([\s\S]*?)```/.exec(section.slice(section.indexOf('### A hardened systemd unit')));
+    expect(block, 'no ini block under "A hardened systemd unit"').not.toBeNull();
+    const shown = parseUnit(block![1]!).get('Service') ?? [];
+    expect(shown.length).toBeGreaterThan(10);
+    const inFile = (unit.get('Service') ?? []).map(([k, v]) => `${k}=${v}`);
+    for (const [k, v] of shown) expect(inFile, `README shows ${k}=${v}`).toContain(`${k}=${v}`);
+  });
+
   it('gives the SIGTERM drain more time than triage.shutdownGraceSeconds before systemd kills the bot', () => {
     const grace = loadConfig().triage.shutdownGraceSeconds;
     const stop = Number(setting(unit, 'Service', 'TimeoutStopSec'));
@@ -177,5 +191,127 @@ describe('why not MemoryDenyWriteExecute', () => {
     expect(denied.status === 0 && denied.signal === null, `node exited ${denied.status} (${denied.signal})`).toBe(false);
     // V8 says why: it could not make its code pages executable.
     expect(denied.stderr).toMatch(/SetPermissions|Check failed/);
+  });
+});
+
+/** Every system call a filter entry allows: `@group`s expanded by systemd-analyze itself, recursively. */
+function expandFilter(entries: string[], seen = new Set<string>()): Set<string> {
+  const calls = new Set<string>();
+  for (const entry of entries) {
+    if (!entry.startsWith('@')) {
+      calls.add(entry);
+      continue;
+    }
+    if (seen.has(entry)) continue;
+    seen.add(entry);
+    const res = spawnSync(SYSTEMD_ANALYZE, ['syscall-filter', '--no-pager', entry], { encoding: 'utf8' });
+    if (res.status !== 0) throw new Error(`systemd-analyze syscall-filter ${entry} failed: ${res.stderr}`);
+    const members = res.stdout
+      .split('\n')
+      .slice(1) // the group's own name
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'));
+    for (const c of expandFilter(members, seen)) calls.add(c);
+  }
+  return calls;
+}
+
+/** System call names in strace -f output (`PID name(…`, and `PID <... name resumed>` for split lines). */
+function tracedCalls(trace: string): Set<string> {
+  const calls = new Set<string>();
+  for (const line of trace.split('\n')) {
+    const m = /^\d+\s+(?:<\.\.\. )?([a-z_0-9]+)(?:\(| resumed>)/.exec(line);
+    if (m) calls.add(m[1]!);
+  }
+  return calls;
+}
+
+describe('SystemCallFilter', () => {
+  it('allows every system call a serving bot makes: start, webhook, SSH attempt, report, metrics, SIGTERM drain', async () => {
+    requireSystemdAnalyze();
+    if (spawnSync('strace', ['-V']).error) throw new Error('strace is missing: install it (apt-get install -y strace; scripts/install-test-deps.sh does)');
+    const work = mkdtempSync(join(dir, 'serve-'));
+    // A real key, so the triage gets as far as connecting: to a closed port, which fails at once.
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'id_ed25519')]);
+    const closedPort = await freePort();
+    writeFileSync(
+      join(work, 'config.yaml'),
+      [
+        'server: { host: 127.0.0.1, port: 0 }',
+        `storage: { path: ${JSON.stringify(join(work, 'data'))} }`,
+        'nodes:',
+        `  - { name: node-1, ssh: { host: 127.0.0.1, port: ${closedPort}, user: triage, privateKeyPath: ${JSON.stringify(join(work, 'id_ed25519'))}, hostKey: "SHA256:t5eFZAtW47rf7Vl8RL5uAj53dgC+o8xaUkAVN92gjYg", connectTimeoutSeconds: 2 } }`,
+        '',
+      ].join('\n'),
+    );
+    const traceFile = join(work, 'trace');
+    // -b execve: programs the bot starts (tsx's esbuild) are not traced past their exec; the bot's own threads are.
+    const bot = spawn('strace', ['-f', '-qq', '-b', 'execve', '-o', traceFile, process.execPath, '--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'serve', '--config', join(work, 'config.yaml')], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    bot.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    bot.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | string>((resolve) => bot.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+    /** The bot's own pid, from its log lines (strace is its parent). */
+    const botPid = (): number => {
+      const m = /"pid":(\d+)/.exec(out);
+      if (!m) throw new Error(`no pid in the bot's log:\n${out}`);
+      return Number(m[1]);
+    };
+    try {
+      const url = await waitFor('the bot to serve', () => /"url":"(http:\/\/127\.0\.0\.1:\d+)"[^\n]*pagefault-triage serving/.exec(out)?.[1], 60_000, 100).catch((err: Error) => {
+        throw new Error(`${err.message}\n${out}`);
+      });
+      const posted = await fetch(`${url}/alerts`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          version: '4',
+          status: 'firing',
+          receiver: 'pagefault-triage',
+          groupKey: '{}:{}',
+          alerts: [{ status: 'firing', fingerprint: 'c0ffee0000000001', labels: { alertname: 'NodeMemoryMajorPagesFaults', instance: 'node-1:9100', job: 'node' }, annotations: {}, startsAt: '2026-11-27T03:12:00Z', endsAt: '0001-01-01T00:00:00Z' }],
+        }),
+      });
+      expect(posted.status).toBe(202);
+      const { triages } = (await posted.json()) as { triages: Array<{ id: string }> };
+      const triage = await waitFor(
+        'the triage to fail on the closed port',
+        async () => {
+          const t = (await (await fetch(`${url}/triages/${triages[0]!.id}`)).json()) as { status: string; verdict?: { summary?: string } };
+          return t.status === 'failed' ? t : undefined;
+        },
+        30_000,
+        100,
+      );
+      expect(triage.verdict?.summary ?? '').toMatch(/unreachable|refused/i);
+      expect((await fetch(`${url}/reports/${triages[0]!.id}`)).status).toBe(200);
+      expect((await fetch(`${url}/metrics`)).status).toBe(200);
+      expect((await fetch(`${url}/-/ready`)).status).toBe(200);
+      // strace blocks fatal signals sent to itself: the bot gets SIGTERM directly, and strace exits with its status.
+      process.kill(botPid(), 'SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (bot.exitCode === null && bot.signalCode === null) {
+        try {
+          process.kill(botPid(), 'SIGKILL');
+        } catch {
+          // not started, or gone already
+        }
+        bot.kill('SIGKILL');
+      }
+      await exited;
+    }
+
+    const used = tracedCalls(readFileSync(traceFile, 'utf8'));
+    expect(used.size, 'strace recorded no system calls').toBeGreaterThan(20);
+    expect(used).toContain('accept4'); // the trace is of the serving bot, not only of its start
+    const filter = (unit.get('Service') ?? []).filter(([k]) => k === 'SystemCallFilter').flatMap(([, v]) => v.split(/\s+/));
+    expect(filter.length).toBeGreaterThan(0);
+    const allowed = expandFilter(filter);
+    const outside = [...used].filter((c) => !allowed.has(c)).sort();
+    expect(outside, `system calls the bot made that SystemCallFilter=${filter.join(' ')} would refuse`).toEqual([]);
   });
 });
