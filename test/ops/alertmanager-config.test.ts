@@ -88,6 +88,16 @@ describe('config/alertmanager-replicas.yml', () => {
     expect(wh.http_config?.authorization?.credentials_file ?? wh.http_config?.authorization?.credentials).toBeTruthy();
   });
 
+  it("is quoted faithfully in README's Running several replicas: the same route and receivers", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Running several replicas'));
+    const block = /```yaml\n([\s\S]*?)```/.exec(section.slice(section.indexOf('### Alertmanager')));
+    expect(block, 'no yaml block under "Alertmanager"').not.toBeNull();
+    const shown = parse(block![1]!) as AmConfig;
+    const { route, receivers } = sample();
+    expect(shown).toEqual({ route, receivers });
+  });
+
   it('a real Alertmanager running it delivers the alert, firing then resolved, with the token the bot checks', async () => {
     requireBinaries();
     const dir = tempDir('pft-am-replicas-');
