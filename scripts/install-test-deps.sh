@@ -1,10 +1,11 @@
 #!/bin/sh
 # Installs the Debian packages the test suite runs for real: sshd, perf, Alertmanager, PostgreSQL, Prometheus and
-# the node exporter, Chromium, and the tools the benchmarks compare against. Idempotent: does nothing when all are
+# the node exporter, Chromium, systemd-analyze (package systemd), strace and amtool for the shipped unit and
+# Alertmanager config, and the tools the benchmarks compare against. Idempotent: does nothing when all are
 # present.
 set -eu
 
-PACKAGES="dash busybox openssh-server openssh-client linux-perf prometheus-alertmanager postgresql prometheus prometheus-node-exporter chromium sudo procps util-linux coreutils passwd sysstat iotop gcc libc6-dev iproute2"
+PACKAGES="dash busybox openssh-server openssh-client linux-perf prometheus-alertmanager postgresql prometheus prometheus-node-exporter chromium sudo procps util-linux coreutils passwd sysstat iotop gcc libc6-dev iproute2 systemd strace"
 
 missing=""
 for p in $PACKAGES; do
