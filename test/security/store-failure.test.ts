@@ -93,7 +93,7 @@ describe('the store on a full or read-only disk', () => {
     expect(refused.headers['retry-after']).toBe('30');
     expect(refused.json()).toEqual({
       error: 'store unavailable',
-      message: 'the bot cannot record alerts right now (its store is full or read-only); Alertmanager will retry',
+      message: 'the bot cannot record alerts right now (its store is unreachable, full or read-only); Alertmanager will retry',
     });
 
     // The triage that was running finishes now: its verdict cannot be stored yet, and is not lost.
