@@ -6,6 +6,7 @@ import { newNonce, playbookScript, probeArgs, probeTimeoutSeconds } from '../pla
 import { connectorFor } from '../remote/connect.js';
 import type { Connector } from '../remote/session.js';
 import { checkSlack, formatSlackChecks } from './doctor-slack.js';
+import { checkStore, formatStoreCheck } from './doctor-store.js';
 
 /** One node's health as `doctor` sees it. */
 export interface NodeCheck {
@@ -84,7 +85,10 @@ export function formatTable(rows: readonly NodeCheck[]): string {
   return [line(header), ...body.map(line), ...(problems.length ? ['', ...problems] : [])].join('\n') + '\n';
 }
 
-/** `pagefault-triage doctor [NODE]`: a table on stdout, then the Slack tokens; exit 1 when any node cannot be triaged or a token does not work. */
+/**
+ * `pagefault-triage doctor [NODE]`: a table on stdout, then the Slack tokens and the store; exit 1 when any node
+ * cannot be triaged, a token does not work or the store cannot be used.
+ */
 export async function doctorCommand(config: Config, nodeName?: string): Promise<number> {
   let nodes = config.nodes;
   if (nodeName !== undefined) {
@@ -97,5 +101,8 @@ export async function doctorCommand(config: Config, nodeName?: string): Promise<
   // The Slack tokens, when Slack is configured (the whole configuration is checked, not one node).
   const slack = config.slack && nodeName === undefined ? await checkSlack(config.slack) : [];
   if (slack.length > 0) process.stdout.write(`\n${formatSlackChecks(slack)}`);
-  return rows.every((r) => r.ok) && slack.every((c) => c.ok) ? 0 : 1;
+  // The store every replica shares (or the embedded file), when the whole configuration is checked.
+  const store = nodeName === undefined ? await checkStore(config.storage) : null;
+  if (store) process.stdout.write(`\n${formatStoreCheck(store)}`);
+  return rows.every((r) => r.ok) && slack.every((c) => c.ok) && store?.ok !== false ? 0 : 1;
 }

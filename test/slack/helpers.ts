@@ -56,6 +56,10 @@ export function postSigned(app: FastifyInstance, url: string, form: Record<strin
   });
 }
 
+/** Slack gives every command and every click its own trigger id (a repeat of one request keeps it). */
+let triggers = 0;
+const nextTriggerId = () => `${Date.now()}.${process.pid}.${++triggers}`;
+
 /** The form Slack sends for `/pagefault TEXT`. */
 export function commandForm(text: string, over: Record<string, string> = {}): Record<string, string> {
   return {
@@ -70,7 +74,7 @@ export function commandForm(text: string, over: Record<string, string> = {}): Re
     text,
     api_app_id: 'A0APP',
     response_url: 'https://hooks.slack.com/commands/T0TEAM/1/abc',
-    trigger_id: '1.2.3',
+    trigger_id: nextTriggerId(),
     ...over,
   };
 }
@@ -82,7 +86,7 @@ export function buttonForm(opts: { value: string; user?: string; channel?: strin
     user: { id: opts.user ?? 'U0ALICE', username: 'alice', team_id: 'T0TEAM' },
     api_app_id: 'A0APP',
     container: { type: 'message', message_ts: opts.ts, channel_id: opts.channel ?? CHANNEL, is_ephemeral: false },
-    trigger_id: '1.2.3',
+    trigger_id: nextTriggerId(),
     team: { id: 'T0TEAM', domain: 'example' },
     channel: { id: opts.channel ?? CHANNEL, name: 'alerts' },
     message: { type: 'message', ts: opts.ts, ...(opts.threadTs ? { thread_ts: opts.threadTs } : {}), text: 'verdict', blocks: [] },

@@ -16,8 +16,8 @@ const run = promisify(execFile);
 
 export interface Alertmanager {
   url: string;
-  /** `amtool alert add ALERTNAME label=value…` (with `--end` to resolve). */
-  addAlert(alertname: string, labels: Record<string, string>, opts?: { annotations?: Record<string, string>; end?: Date }): Promise<void>;
+  /** `amtool alert add ALERTNAME label=value…` (`--start` to give two Alertmanagers the same firing, `--end` to resolve). */
+  addAlert(alertname: string, labels: Record<string, string>, opts?: { annotations?: Record<string, string>; start?: Date; end?: Date }): Promise<void>;
   /** What Alertmanager logged (to explain a failure). */
   log(): string;
   stop(): Promise<void>;
@@ -109,6 +109,7 @@ receivers:
     async addAlert(alertname, labels, o = {}) {
       const args = [`--alertmanager.url=${url}`, 'alert', 'add', alertname, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
       for (const [k, v] of Object.entries(o.annotations ?? {})) args.push(`--annotation=${k}=${v}`);
+      if (o.start) args.push(`--start=${o.start.toISOString()}`);
       if (o.end) args.push(`--end=${o.end.toISOString()}`);
       try {
         await run(AMTOOL, args, { timeout: 15_000 });

@@ -14,10 +14,19 @@ export interface BotProcess {
 }
 
 /** Starts test/support/serve-child.ts as its own process and waits until it listens. */
-export async function startBot(config: Partial<Config> | Record<string, unknown>, triageMs: Record<string, number>): Promise<BotProcess> {
+export async function startBot(
+  config: Partial<Config> | Record<string, unknown>,
+  triageMs: Record<string, number>,
+  opts: { engine?: 'real' | 'standin'; replica?: string; pollMs?: number; logLevel?: string } = {},
+): Promise<BotProcess> {
+  const env: NodeJS.ProcessEnv = { ...process.env, PFT_CHILD_CONFIG: JSON.stringify(config), PFT_CHILD_TRIAGE_MS: JSON.stringify(triageMs) };
+  if (opts.engine === 'real') env.PFT_CHILD_ENGINE = 'real';
+  if (opts.replica) env.PFT_CHILD_REPLICA = opts.replica;
+  if (opts.pollMs) env.PFT_CHILD_POLL_MS = String(opts.pollMs);
+  if (opts.logLevel) env.PFT_CHILD_LOG_LEVEL = opts.logLevel;
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: root,
-    env: { ...process.env, PFT_CHILD_CONFIG: JSON.stringify(config), PFT_CHILD_TRIAGE_MS: JSON.stringify(triageMs) },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
