@@ -17,6 +17,7 @@ import * as intake from './intake.js';
 import { machineBusy, markdownTable, round, type BenchOptions, type Busy, type Row, type Section } from './lib.js';
 import * as overhead from './overhead.js';
 import * as rank from './rank.js';
+import * as replicas from './replicas.js';
 import * as resolve from './resolve.js';
 import * as resolvedStorm from './resolved-storm.js';
 import * as verdict from './verdict.js';
@@ -29,6 +30,7 @@ const MEASUREMENTS: { key: string; title: string; run: (o: BenchOptions) => Prom
   { key: 'overhead', title: '5. End-to-end overhead', run: overhead.run },
   { key: 'storm', title: '6. Resolved-alert storm', run: resolvedStorm.run },
   { key: 'verdict', title: '7. Time to verdict', run: verdict.run },
+  { key: 'replicas', title: '8. Several replicas', run: replicas.run },
 ];
 
 const args = process.argv.slice(2);
