@@ -89,6 +89,35 @@ describe('PostgresStore: two replicas on one database', () => {
     expect(runs.rows.every((r) => r.runs === 1 && r.status === 'done')).toBe(true);
   });
 
+  it('retries a claim that lost a node to another replica at the same moment, and never surfaces it', async () => {
+    const url = await database();
+    const store = await open(url);
+    const x = await queue(store, 'node-1', at(0));
+    const y = await queue(store, 'node-1', at(1));
+    const z = await queue(store, 'node-2', at(2));
+    // Another replica has started x but not committed yet: our claim skips x (locked), still sees node-1 free,
+    // takes y, and waits on the one-running-per-node index until that replica commits.
+    const other = await raw(url).connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(`UPDATE triages SET status = 'running', lease_owner = 'replica-b', lease_until_ms = $2 WHERE id = $1`, [x, T0 + 60_000]);
+      const claim = store.claimNext({ owner: 'replica-a', untilMs: T0 + 60_000 }, at(10));
+      const watcher = raw(url);
+      for (let i = 0; ; i++) {
+        const waiting = await watcher.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE triages SET status = ''running''%'`);
+        if (waiting.rows.length > 0) break;
+        if (i > 10_000) throw new Error('the claim never waited on the other replica');
+        await new Promise((r) => setImmediate(r));
+      }
+      await other.query('COMMIT');
+      expect((await claim)?.id).toBe(z);
+    } finally {
+      other.release();
+    }
+    expect((await store.get(y))!.status).toBe('queued');
+    expect(await store.runs(y)).toBe(0);
+  });
+
   it('requeues an expired lease by exactly one of two sweepers', async () => {
     const [a, b] = await replicas();
     const ids: string[] = [];
