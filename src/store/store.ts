@@ -192,6 +192,8 @@ export interface Store {
   analysis(id: string): Promise<Analysis | null>;
   /** The triage already started by this notification, if any (triages that never ran do not count). */
   findByDedupKey(key: string): Promise<TriageRecord | undefined>;
+  /** How many triages are queued (all replicas). */
+  queuedCount(): Promise<number>;
   /** Queued and running triages, oldest first. */
   unfinished(): Promise<TriageRecord[]>;
   /** The newest triage this firing of an alert started on the node. */

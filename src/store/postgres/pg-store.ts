@@ -281,6 +281,11 @@ export class PostgresStore implements Store {
     return row && toRecord(row);
   }
 
+  async queuedCount(): Promise<number> {
+    const r = await this.db.query<{ n: number }>('counting queued triages', `SELECT COUNT(*) AS n FROM triages WHERE status = 'queued'`);
+    return r.rows[0]!.n;
+  }
+
   async unfinished(): Promise<TriageRecord[]> {
     const r = await this.db.query<TriageRow>('listing unfinished triages', `SELECT ${COLUMNS} FROM triages WHERE status IN ('queued', 'running') ORDER BY seq`);
     return r.rows.map(toRecord);

@@ -127,6 +127,7 @@ describeStores('store contract: triages', (stores) => {
     const running = await store.claimNext({ owner: 'replica-a', untilMs: T0 + 60_000 }, at(2));
     expect(running?.id).toBe(old);
     expect((await store.unfinished()).map((t) => [t.id, t.status])).toEqual([[old, 'running'], [a, 'queued'], [b, 'queued']]);
+    expect(await store.queuedCount()).toBe(2);
     expect(await store.prune(at(-30 * day))).toBe(0); // unfinished ones stay
     await store.fail(old, failed('interrupted'), at(3), ['running']);
     expect(await store.prune(at(-30 * day))).toBe(1);
