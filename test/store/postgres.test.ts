@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TriageError } from '../../src/errors.js';
 import { PostgresStore } from '../../src/store/postgres/pg-store.js';
 import { PG_SCHEMA_VERSION } from '../../src/store/postgres/pg-schema.js';
+import { isUnavailable } from '../../src/store/postgres/pg-errors.js';
 import type { Log } from '../../src/log.js';
 import { startPostgres, type Postgres } from '../support/postgres.js';
 import { RULES, T0, alertStep, at, completion, queue } from './contract/steps.js';
@@ -230,11 +231,53 @@ describe('PostgresStore: the database', () => {
     expect(warnings.length).toBeGreaterThan(0); // the cut idle connections were logged, not thrown
   });
 
+  it('makes a connection the server terminates (57P01) an outage for that call only', async () => {
+    const url = await database();
+    const store = await open(url);
+    // Another admission holds node-1: ours waits on the node's advisory lock, where the server cuts it off.
+    const holder = await raw(url).connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT pg_advisory_xact_lock(hashtext('pft-node:' || $1))`, ['node-1']);
+      const admitting = store.admit([alertStep({ fingerprint: 'cut' })], RULES, at(0)).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      const watcher = raw(url);
+      let pid: number | undefined;
+      for (let i = 0; pid === undefined; i++) {
+        const r = await watcher.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE wait_event = 'advisory'`);
+        pid = r.rows[0]?.pid;
+        if (i > 10_000) throw new Error('the admission never waited on the node lock');
+        if (pid === undefined) await new Promise((r) => setImmediate(r));
+      }
+      await watcher.query('SELECT pg_terminate_backend($1)', [pid]);
+      const err = await admitting;
+      expect(err).toBeInstanceOf(TriageError);
+      expect(err).toMatchObject({ code: 'store_unavailable', message: expect.stringContaining('admitting triages failed: the database at') });
+      expect(((err as TriageError).cause as { code?: string }).code).toBe('57P01');
+      await holder.query('COMMIT');
+    } finally {
+      holder.release();
+    }
+    expect((await store.admit([alertStep({ fingerprint: 'next' })], RULES, at(1)))[0]).toMatchObject({ status: 'queued' });
+    // A statement the server rejects as wrong is a bug, not an outage.
+    const syntax = await raw(url).query('SELEC 1').then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(syntax).toMatchObject({ code: '42601' });
+    expect(isUnavailable(syntax)).toBe(false);
+  });
+
   it('is closed after close()', async () => {
     const store = await PostgresStore.open(await database());
     expect(store.open).toBe(true);
     await store.close();
     expect(store.open).toBe(false);
     await store.close();
+    // A call racing shutdown is an outage to its caller (retry loops give up on `open`), not a crash.
+    await expect(store.get('any')).rejects.toMatchObject({ code: 'store_unavailable' });
+    await expect(store.admit([alertStep()], RULES, at(0))).rejects.toMatchObject({ code: 'store_unavailable' });
   });
 });

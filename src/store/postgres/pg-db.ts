@@ -31,6 +31,8 @@ export class PgDb {
       application_name: opts.applicationName ?? 'pagefault-triage',
       // A database that cannot be reached must fail a call, not hang it (the pool's own default waits forever).
       connectionTimeoutMillis: 10_000,
+      // TCP keepalive notices a server that vanished without closing its connections (a cut network).
+      keepAlive: true,
       types,
     });
     // An idle connection cut by the server (restart, failover) must not crash the process; the pool drops it

@@ -10,8 +10,11 @@ const UNAVAILABLE_CLASSES = ['08', '53', '58'];
 const UNAVAILABLE_CODES = ['57P01', '57P02', '57P03'];
 /** Socket errors of a server that is down, restarting or out of the network. */
 const SOCKET_CODES = ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED'];
-/** node-postgres reports a lost connection and an exhausted pool by message only. */
-const MESSAGES = [/Connection terminated/i, /timeout exceeded when trying to connect/i, /not queryable/i, /Query read timeout/i, /connection timeout/i];
+/**
+ * node-postgres reports a lost connection, an exhausted pool and a closed pool (a call racing shutdown) by
+ * message only.
+ */
+const MESSAGES = [/Connection terminated/i, /timeout exceeded when trying to connect/i, /not queryable/i, /Query read timeout/i, /connection timeout/i, /after calling end on the pool/i];
 
 export function isUnavailable(err: unknown): boolean {
   if (err instanceof TriageError) return err.code === 'store_unavailable';

@@ -1,12 +1,13 @@
 /**
  * The shared store: PostgreSQL (13 or later), for several replicas of the service on one database.
  *
- * `storage.url` is a libpq-style URL (postgres://user:password@host:5432/db?sslmode=require). Opening it
- * applies this build's schema (versioned migrations in pg-schema.ts, in one transaction under an advisory
- * lock, so replicas that start together migrate once) and refuses a database a newer build has written
- * (store_schema_newer). Logs, doctor and metrics show the URL without its password (`location`). The pool
- * (storage.poolMax connections) survives the database going away: calls made meanwhile throw
- * store_unavailable, and the pool reconnects by itself once the server is back.
+ * When `storage.url` is set (postgres://user:password@host:5432/db, e.g. from ${PFT_DATABASE_URL}), every replica
+ * pointing at it shares this store and `storage.path` is ignored. The URL's query parameters (sslmode…) go to
+ * the driver as they are. Opening it applies this build's schema (versioned migrations in pg-schema.ts, in one
+ * transaction under an advisory lock, so replicas that start together migrate once) and refuses a database a
+ * newer build has written (store_schema_newer). Logs, doctor and metrics show the URL without its password
+ * (`location`). The pool (`poolMax` connections, 10 by default) survives the database going away: calls made
+ * meanwhile throw store_unavailable, and the pool reconnects by itself once the server is back.
  *
  * Whatever must hold across replicas is decided by the database in one statement or transaction: admission
  * under per-node advisory locks, claims with FOR UPDATE SKIP LOCKED, unique partial indexes as the last word.
