@@ -179,6 +179,25 @@ describe('PostgresStore: the database', () => {
     await expect(store.health()).rejects.toMatchObject({ code: 'store_schema_newer', message });
   });
 
+  it('says plainly when the database refuses to hold the store (no right to create its tables)', async () => {
+    const url = await database();
+    const admin = raw(url);
+    // Since PostgreSQL 15 only the database owner may create tables in schema public.
+    await admin.query('CREATE ROLE visitor LOGIN');
+    await admin.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
+    const asVisitor = url.replace(`${cluster.user}@`, 'visitor@');
+    const err = await PostgresStore.open(asVisitor).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(TriageError);
+    expect(err).toMatchObject({
+      code: 'store_unavailable',
+      retryable: false,
+      message: expect.stringMatching(/^opening the store failed: the database at postgres:\/\/visitor@.* refused it \(42501: permission denied for schema public\)$/),
+    });
+  });
+
   it('shows its URL without the password and reports its schema', async () => {
     const url = await database();
     // Trust auth ignores the password: it is only here to be hidden.

@@ -42,3 +42,15 @@ export function isUniqueViolation(err: unknown, constraint: string): boolean {
   const e = err as { code?: unknown; constraint?: unknown } | null;
   return e?.code === '23505' && e.constraint === constraint;
 }
+
+/**
+ * Opening the store failed for a reason other than an outage (no right to create the tables, a broken schema):
+ * still the store that is unavailable, said plainly, but trying again will not help until someone acts.
+ */
+export function refused(what: string, location: string, err: unknown): TriageError {
+  if (err instanceof TriageError) return err;
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? `${e.code}: ` : '';
+  const message = typeof e?.message === 'string' && e.message !== '' ? e.message : String(err);
+  return new TriageError('store_unavailable', `${what} failed: the database at ${location} refused it (${code}${message})`, { cause: err, retryable: false });
+}

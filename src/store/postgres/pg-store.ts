@@ -31,7 +31,7 @@ import {
 import { admitSteps } from './pg-admit.js';
 import { PgDb, redactUrl } from './pg-db.js';
 import { PgDeliveries } from './pg-deliveries.js';
-import { isUniqueViolation } from './pg-errors.js';
+import { isUnavailable, isUniqueViolation, refused } from './pg-errors.js';
 import { PgOutbox } from './pg-outbox.js';
 import { COLUMNS, toRecord, type TriageRow } from './pg-rows.js';
 import { PG_SCHEMA_VERSION, migrate, schemaNewer, schemaVersion } from './pg-schema.js';
@@ -73,7 +73,8 @@ export class PostgresStore implements Store {
         await migrate(client, db.location);
       } catch (err) {
         client.release(err instanceof Error ? err : true);
-        throw db.translate('opening the store', err);
+        if (isUnavailable(err)) throw db.translate('opening the store', err);
+        throw refused('opening the store', db.location, err);
       }
       client.release();
     } catch (err) {
