@@ -62,6 +62,16 @@ describe('PostgresStore: two replicas on one database', () => {
     expect(count.rows[0]!.n).toBe('1');
   });
 
+  it('keeps the queue limit over both replicas when they admit to different nodes at once', async () => {
+    const [a, b] = await replicas();
+    const rules = { cooldownMs: 0, maxQueued: 5 };
+    const steps = Array.from({ length: 20 }, (_, i) => alertStep({ node: `node-${i}`, fingerprint: `fp-${i}` }));
+    const results = (await Promise.all(steps.map((s, i) => (i % 2 === 0 ? a : b).admit([s], rules, at(i))))).flat();
+    expect(results.filter((r) => r.op === 'alert' && r.status === 'queued')).toHaveLength(5);
+    expect(results.filter((r) => r.op === 'alert' && r.status === 'dropped')).toHaveLength(15);
+    expect(await a.queuedCount()).toBe(5);
+  });
+
   it('claims 30 triages over 10 nodes from both, each once, never two running on one node', async () => {
     const [a, b, url] = await replicas();
     const ids: string[] = [];

@@ -6,7 +6,8 @@ import type { Queryable } from './pg-db.js';
 /**
  * Admission in one transaction. Each node of the batch is locked first (a transaction-scoped advisory lock, taken
  * in sorted order so two batches never wait on each other in a cycle): dedup, cooldown and "one queued or running
- * manual triage per node" then read a node nobody else is admitting to at the same moment.
+ * manual triage per node" then read a node nobody else is admitting to at the same moment. The queue limit is
+ * counted under one more lock, taken last.
  */
 export async function admitSteps(c: Queryable, steps: readonly AdmitStep[], rules: AdmitRules, now: Date): Promise<AdmitResult[]> {
   const nodes = [...new Set(steps.map((s) => s.node))].sort();
@@ -50,6 +51,9 @@ export async function admitSteps(c: Queryable, steps: readonly AdmitStep[], rule
   return out;
 }
 
+/** Any fixed number, distinct from the migration lock's. */
+const QUEUE_LOCK_KEY = 7_150_318_843;
+
 /** Queues the triage, or records it as dropped (failed, queue_full) when the store's queue is full. */
 async function insert(
   c: Queryable,
@@ -59,6 +63,9 @@ async function insert(
   options: RunOptions,
   dedupKey: string | null,
 ): Promise<'queued' | 'dropped'> {
+  // The limit is over every replica's admissions: count under a lock taken after the node locks (always last,
+  // so no cycle), held to commit. Re-taking it in the same transaction is free.
+  await c.query('SELECT pg_advisory_xact_lock($1)', [QUEUE_LOCK_KEY]);
   const queued = await c.query<{ n: number }>(`SELECT COUNT(*) AS n FROM triages WHERE status = 'queued'`);
   const at = now.toISOString();
   const base = [t.id, t.node, t.trigger.kind, JSON.stringify(t.trigger), JSON.stringify(options), dedupKey, at, now.getTime()];
