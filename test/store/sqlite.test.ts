@@ -31,7 +31,7 @@ const trigger = (fingerprint = 'aaaa', startsAt = '2026-11-27T03:12:00Z') => ({
   labels: { instance: 'node-1:9100' },
   annotations: {},
 });
-const alert = (node = 'node-1', fingerprint = 'aaaa', startsAt = '2026-11-27T03:12:00Z'): AdmitStep => ({
+const alert = (node = 'node-1', fingerprint = 'aaaa', startsAt = '2026-11-27T03:12:00Z'): Extract<AdmitStep, { op: 'alert' }> => ({
   op: 'alert',
   id: newTriageId(),
   node,
@@ -73,7 +73,7 @@ describe('the embedded SQLite store', () => {
     await store.close();
 
     const again = SqliteStore.open(path);
-    expect(await again.get(step.id)).toMatchObject({ id: step.id, node: 'node-1', status: 'done', verdict, hasReport: true, trigger: step.op === 'alert' ? step.trigger : {} });
+    expect(await again.get(step.id)).toMatchObject({ id: step.id, node: 'node-1', status: 'done', verdict, hasReport: true, trigger: step.trigger });
     expect(await again.report(step.id)).toBe('# report');
     expect(await again.result(step.id)).toBe('{"raw":true}');
     await again.close();

@@ -30,5 +30,5 @@ const server = process.env.PFT_CHILD_ENGINE === 'real' ? await startServer(confi
     if (options.signal?.aborted) return fakeResult(node, trigger, verdictOf('failed', 'cancelled'));
     return fakeResult(node, trigger, verdictOf('quiet', `no major faults on ${node.name}`));
   },
-}));
+});
 process.stdout.write(`listening ${server.url}\n`);

@@ -4,7 +4,11 @@
  * gives each test fresh, empty stores; every store a test opens is closed after it.
  */
 import { afterAll, afterEach, beforeAll, describe } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PostgresStore } from '../../../src/store/postgres/pg-store.js';
+import { SqliteStore } from '../../../src/store/sqlite-store.js';
 import type { Store } from '../../../src/store/store.js';
 import { startPostgres, type Postgres } from '../../support/postgres.js';
 
@@ -38,7 +42,22 @@ const postgres: StoreKind = {
   },
 };
 
-export const STORES: readonly StoreKind[] = [postgres];
+const sqlite: StoreKind = {
+  name: 'sqlite',
+  async setup() {
+    const root = mkdtempSync(join(tmpdir(), 'pft-contract-'));
+    let n = 0;
+    return {
+      async fresh() {
+        const dir = join(root, `store-${++n}`);
+        return { store: SqliteStore.open(dir), another: async () => SqliteStore.open(dir) };
+      },
+      teardown: async () => rmSync(root, { recursive: true, force: true }),
+    };
+  },
+};
+
+export const STORES: readonly StoreKind[] = [sqlite, postgres];
 
 export function describeStores(title: string, fn: (factory: StoreFactory) => void): void {
   for (const kind of STORES) {
