@@ -103,6 +103,10 @@ export class PostgresStore implements Store {
     return this.db.tx('admitting triages', (c) => admitSteps(c, steps, rules, now));
   }
 
+  /**
+   * SKIP LOCKED passes over triages another replica is taking right now, so under contention null can mean "none
+   * free at this instant" while others are still queued; callers poll (the dispatcher does every second).
+   */
   async claimNext(lease: Lease, now: Date): Promise<TriageRecord | null> {
     for (let attempt = 1; ; attempt++) {
       try {

@@ -1,7 +1,8 @@
 /**
  * The store contract runs against every store in STORES: each test file calls `describeStores` once and writes
  * its tests against the Store interface only. A kind is set up once per file (e.g. one PostgreSQL cluster) and
- * gives each test fresh, empty stores; every store a test opens is closed after it.
+ * gives each test fresh, empty stores; every store a test opens is closed after it. For the embedded store,
+ * `fresh()` opens a new temp dir and `another()` opens the same dir a second time.
  */
 import { afterAll, afterEach, beforeAll, describe } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
