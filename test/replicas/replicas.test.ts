@@ -209,7 +209,7 @@ describe('several replicas on one PostgreSQL', () => {
       return ts.length > 0 && ts.every(finished) && ts;
     }, 20_000);
     expect(all.map((t) => [t.node, t.trigger.kind, t.status])).toEqual([['node-1', 'alert', 'done']]);
-    expect(await triagesOf(b!)).toEqual(all);
+    expect((await triagesOf(b!)).map((t) => t.id)).toEqual(all.map((t) => t.id));
   }, 90_000);
 
   it('PostgreSQL going away: 503 for webhooks and /-/ready, the running triage keeps its verdict and stores it once the database is back, a resent webhook is accepted, nothing lost', async () => {
