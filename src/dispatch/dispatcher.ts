@@ -149,6 +149,11 @@ export class Dispatcher {
       if (o.status === 'dropped') this.noteDropped(o.id, o.node);
       if (o.status === 'cancelled') for (const id of o.ids) log.info({ triageId: id, node: (r as { node: string }).node }, 'triage cancelled: alert resolved');
     }
+    // Kept in step here (exact for one replica), and read back from the store after each look at the queue.
+    for (const o of outcomes) {
+      if (o.status === 'queued') this.queuedSeen++;
+      if (o.status === 'cancelled') this.queuedSeen = Math.max(0, this.queuedSeen - o.ids.length);
+    }
     if (outcomes.some((o) => o.status === 'queued')) {
       this.queueSeemsEmpty = false;
       this.schedulePump();
@@ -241,6 +246,7 @@ export class Dispatcher {
           break;
         }
         this.queueSeemsEmpty = false;
+        this.queuedSeen = Math.max(0, this.queuedSeen - 1);
         await this.startClaimed(record, now);
       }
     } catch (err) {
