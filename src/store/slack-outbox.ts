@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { SlackDeliveryState } from '../model/triage.js';
+import { toOutboxRow, type OutboxTableRow } from './rows.js';
 import type { OutboxRow, OutboxState, OutboxStore } from './store.js';
 
 /**
@@ -10,31 +11,6 @@ import type { OutboxRow, OutboxState, OutboxStore } from './store.js';
  * each triage's message (channel and ts, once posted) and its delivery state, on the triage's row.
  */
 
-interface Row {
-  seq: number;
-  triage_id: string | null;
-  purpose: string;
-  call_json: string;
-  state: OutboxState;
-  attempts: number;
-  created_ms: number;
-  next_ms: number;
-  last_error: string | null;
-  unsure_ms: number | null;
-}
-
-const toRow = (r: Row): OutboxRow => ({
-  seq: r.seq,
-  triageId: r.triage_id,
-  purpose: r.purpose,
-  callJson: r.call_json,
-  state: r.state,
-  attempts: r.attempts,
-  createdMs: r.created_ms,
-  nextMs: r.next_ms,
-  lastError: r.last_error,
-  unsureMs: r.unsure_ms,
-});
 
 const UNCLAIM = 'claim_owner = NULL, claim_until_ms = NULL';
 
@@ -71,8 +47,8 @@ export class SlackOutbox implements OutboxStore {
          WHERE seq = (SELECT seq FROM slack_outbox o WHERE ${ELIGIBLE} AND next_ms <= ? AND COALESCE(claim_until_ms, 0) < ? ORDER BY seq LIMIT 1)
          RETURNING *`,
       )
-      .get(owner, nowMs + claimMs, nowMs, nowMs) as Row | undefined;
-    return r && toRow(r);
+      .get(owner, nowMs + claimMs, nowMs, nowMs) as OutboxTableRow | undefined;
+    return r && toOutboxRow(r);
   }
 
   /** When the next eligible row falls due (ms), or undefined when none is pending. */
@@ -82,13 +58,13 @@ export class SlackOutbox implements OutboxStore {
   }
 
   async get(seq: number): Promise<OutboxRow | undefined> {
-    const r = this.db.prepare('SELECT * FROM slack_outbox WHERE seq = ?').get(seq) as Row | undefined;
-    return r && toRow(r);
+    const r = this.db.prepare('SELECT * FROM slack_outbox WHERE seq = ?').get(seq) as OutboxTableRow | undefined;
+    return r && toOutboxRow(r);
   }
 
   /** A triage's rows in order (tests, GET views). */
   async forTriage(triageId: string): Promise<OutboxRow[]> {
-    return (this.db.prepare('SELECT * FROM slack_outbox WHERE triage_id = ? ORDER BY seq').all(triageId) as Row[]).map(toRow);
+    return (this.db.prepare('SELECT * FROM slack_outbox WHERE triage_id = ? ORDER BY seq').all(triageId) as OutboxTableRow[]).map(toOutboxRow);
   }
 
   async markSent(seq: number, atMs: number): Promise<void> {

@@ -1,22 +1,17 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { z } from 'zod';
 import { TriageError } from '../errors.js';
 import {
-  runOptionsSchema,
-  slackDeliveryStateSchema,
-  triageResultSchema,
-  triageStatusSchema,
-  triggerSchema,
   type RunOptions,
   type TriageRecord,
   type TriageResult,
   type TriageStatus,
   type Trigger,
 } from '../model/triage.js';
-import { analysisSchema, verdictSchema, type Analysis, type Verdict, type VerdictKind } from '../model/verdict.js';
-import { triageContextSchema, type HistoryEntry, type TriageContext } from '../model/context.js';
+import { verdictSchema, type Analysis, type Verdict, type VerdictKind } from '../model/verdict.js';
+import type { HistoryEntry, TriageContext } from '../model/context.js';
+import { COLUMNS, parseAnalysis, parseEvidence, toRecord, type TriageRow as Row } from './rows.js';
 import { SlackDeliveries } from './slack-deliveries.js';
 import { SlackOutbox } from './slack-outbox.js';
 import {
@@ -152,57 +147,6 @@ CREATE UNIQUE INDEX slack_outbox_once ON slack_outbox (triage_id, purpose) WHERE
 export const MIGRATIONS: readonly string[] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6];
 
 const SCHEMA_VERSION = MIGRATIONS.length;
-
-interface Row {
-  id: string;
-  node: string;
-  trigger_json: string;
-  options_json: string;
-  status: string;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  verdict_json: string | null;
-  has_report: number;
-  slack_channel: string | null;
-  slack_ts: string | null;
-  slack_state: string | null;
-  slack_error: string | null;
-  context_json: string | null;
-}
-
-const COLUMNS =
-  'id, node, trigger_json, options_json, status, created_at, started_at, finished_at, verdict_json, report_md IS NOT NULL AS has_report, slack_channel, slack_ts, slack_state, slack_error, context_json';
-
-function toRecord(row: Row): TriageRecord {
-  return {
-    id: row.id,
-    node: row.node,
-    trigger: triggerSchema.parse(JSON.parse(row.trigger_json)),
-    options: runOptionsSchema.parse(JSON.parse(row.options_json)),
-    status: triageStatusSchema.parse(row.status),
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    verdict: row.verdict_json === null ? null : verdictSchema.parse(JSON.parse(row.verdict_json)),
-    hasReport: row.has_report === 1,
-    slack:
-      row.slack_state === null
-        ? null
-        : { state: slackDeliveryStateSchema.parse(row.slack_state), error: row.slack_error, channel: row.slack_channel, ts: row.slack_ts },
-    context: row.context_json === null ? null : parseContext(row.context_json),
-  };
-}
-
-/** Stored context that no longer has its shape (an older or trimmed record) is left out rather than failing the read. */
-function parseContext(json: string): TriageContext | null {
-  try {
-    const parsed = triageContextSchema.safeParse(JSON.parse(json));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
-}
 
 const placeholders = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
 
@@ -583,27 +527,5 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
-  }
-}
-
-/** The stored evidence as the engine produced it, when it is there and whole (trimmed evidence may not parse). */
-export function parseEvidence(json: string | undefined): TriageResult | null {
-  if (json === undefined) return null;
-  try {
-    const parsed = triageResultSchema.safeParse(JSON.parse(json));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The analysis inside the stored evidence, if it is there and still has its shape (evidence may be trimmed). */
-export function parseAnalysis(json: string | undefined): Analysis | null {
-  if (json === undefined) return null;
-  try {
-    const parsed = analysisSchema.safeParse((JSON.parse(json) as { analysis?: unknown }).analysis);
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
   }
 }

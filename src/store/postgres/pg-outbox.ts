@@ -1,6 +1,7 @@
 import type { SlackDeliveryState } from '../../model/triage.js';
 import type { OutboxRow, OutboxState, OutboxStore } from '../store.js';
 import type { PgDb } from './pg-db.js';
+import { OUTBOX_COLUMNS, toOutboxRow, type OutboxTableRow } from '../rows.js';
 
 /**
  * The Slack outbox in PostgreSQL. Each replica's delivery worker claims the row it is about to send
@@ -8,33 +9,7 @@ import type { PgDb } from './pg-db.js';
  * simply expires. A triage's rows still go strictly one after the other.
  */
 
-interface Row {
-  seq: number;
-  triage_id: string | null;
-  purpose: string;
-  call_json: string;
-  state: OutboxState;
-  attempts: number;
-  created_ms: number;
-  next_ms: number;
-  last_error: string | null;
-  unsure_ms: number | null;
-}
 
-const toRow = (r: Row): OutboxRow => ({
-  seq: r.seq,
-  triageId: r.triage_id,
-  purpose: r.purpose,
-  callJson: r.call_json,
-  state: r.state,
-  attempts: r.attempts,
-  createdMs: r.created_ms,
-  nextMs: r.next_ms,
-  lastError: r.last_error,
-  unsureMs: r.unsure_ms,
-});
-
-const ROW = 'seq, triage_id, purpose, call_json, state, attempts, created_ms, next_ms, last_error, unsure_ms';
 
 // A row is eligible when no earlier row of the same triage is still pending (as in the SQLite outbox).
 const ELIGIBLE = `o.state = 'pending' AND (o.triage_id IS NULL OR NOT EXISTS (
@@ -62,17 +37,17 @@ export class PgOutbox implements OutboxStore {
   }
 
   async claimDue(nowMs: number, owner: string, claimMs: number): Promise<OutboxRow | undefined> {
-    const r = await this.db.query<Row>(
+    const r = await this.db.query<OutboxTableRow>(
       'claiming a Slack call',
       `UPDATE slack_outbox SET claim_owner = $2, claim_until_ms = $3
        WHERE seq = (SELECT o.seq FROM slack_outbox o WHERE ${ELIGIBLE} AND o.next_ms <= $1
                     AND (o.claim_until_ms IS NULL OR o.claim_until_ms < $1)
                     ORDER BY o.seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-       RETURNING ${ROW}`,
+       RETURNING ${OUTBOX_COLUMNS}`,
       [nowMs, owner, nowMs + claimMs],
     );
     const row = r.rows[0];
-    return row && toRow(row);
+    return row && toOutboxRow(row);
   }
 
   async nextDueAt(): Promise<number | undefined> {
@@ -81,14 +56,14 @@ export class PgOutbox implements OutboxStore {
   }
 
   async get(seq: number): Promise<OutboxRow | undefined> {
-    const r = await this.db.query<Row>('reading the Slack outbox', `SELECT ${ROW} FROM slack_outbox WHERE seq = $1`, [seq]);
+    const r = await this.db.query<OutboxTableRow>('reading the Slack outbox', `SELECT ${OUTBOX_COLUMNS} FROM slack_outbox WHERE seq = $1`, [seq]);
     const row = r.rows[0];
-    return row && toRow(row);
+    return row && toOutboxRow(row);
   }
 
   async forTriage(triageId: string): Promise<OutboxRow[]> {
-    const r = await this.db.query<Row>('reading the Slack outbox', `SELECT ${ROW} FROM slack_outbox WHERE triage_id = $1 ORDER BY seq`, [triageId]);
-    return r.rows.map(toRow);
+    const r = await this.db.query<OutboxTableRow>('reading the Slack outbox', `SELECT ${OUTBOX_COLUMNS} FROM slack_outbox WHERE triage_id = $1 ORDER BY seq`, [triageId]);
+    return r.rows.map(toOutboxRow);
   }
 
   async markSent(seq: number, atMs: number): Promise<void> {

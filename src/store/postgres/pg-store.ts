@@ -12,8 +12,8 @@
  * Whatever must hold across replicas is decided by the database in one statement or transaction: admission
  * under per-node advisory locks, claims with FOR UPDATE SKIP LOCKED, unique partial indexes as the last word.
  */
-import { triageResultSchema, type TriageRecord, type TriageResult, type TriageStatus } from '../../model/triage.js';
-import { analysisSchema, verdictSchema, type Analysis, type Verdict, type VerdictKind } from '../../model/verdict.js';
+import type { TriageRecord, TriageResult, TriageStatus } from '../../model/triage.js';
+import { verdictSchema, type Analysis, type Verdict, type VerdictKind } from '../../model/verdict.js';
 import type { HistoryEntry, TriageContext } from '../../model/context.js';
 import type { Log } from '../../log.js';
 import {
@@ -33,7 +33,7 @@ import { PgDb, redactUrl } from './pg-db.js';
 import { PgDeliveries } from './pg-deliveries.js';
 import { isUnavailable, isUniqueViolation, refused } from './pg-errors.js';
 import { PgOutbox } from './pg-outbox.js';
-import { COLUMNS, toRecord, type TriageRow } from './pg-rows.js';
+import { COLUMNS, parseAnalysis, parseEvidence, toRecord, type TriageRow } from '../rows.js';
 import { PG_SCHEMA_VERSION, migrate, schemaNewer, schemaVersion } from './pg-schema.js';
 
 /** How often claimNext tries again after losing a race for a node to another replica. */
@@ -256,25 +256,11 @@ export class PostgresStore implements Store {
   }
 
   async evidence(id: string): Promise<TriageResult | null> {
-    const json = await this.result(id);
-    if (json === undefined) return null;
-    try {
-      const parsed = triageResultSchema.safeParse(JSON.parse(json));
-      return parsed.success ? parsed.data : null;
-    } catch {
-      return null;
-    }
+    return parseEvidence(await this.result(id));
   }
 
   async analysis(id: string): Promise<Analysis | null> {
-    const json = await this.result(id);
-    if (json === undefined) return null;
-    try {
-      const parsed = analysisSchema.safeParse((JSON.parse(json) as { analysis?: unknown }).analysis);
-      return parsed.success ? parsed.data : null;
-    } catch {
-      return null;
-    }
+    return parseAnalysis(await this.result(id));
   }
 
   async findByDedupKey(key: string): Promise<TriageRecord | undefined> {
