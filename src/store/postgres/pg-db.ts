@@ -30,7 +30,10 @@ export class PgDb {
       max: opts.poolMax ?? 10,
       application_name: opts.applicationName ?? 'pagefault-triage',
       // A database that cannot be reached must fail a call, not hang it (the pool's own default waits forever).
-      connectionTimeoutMillis: 10_000,
+      // 5 s: a webhook waiting on it is answered 503 well inside Alertmanager's patience, and it retries.
+      connectionTimeoutMillis: 5_000,
+      // A server that stops answering without closing the connection fails the call too, after 15 s.
+      query_timeout: 15_000,
       // TCP keepalive notices a server that vanished without closing its connections (a cut network).
       keepAlive: true,
       types,
