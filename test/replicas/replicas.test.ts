@@ -3,6 +3,7 @@ import type { BotProcess } from '../support/bot-process.js';
 import { startAlertmanager, type Alertmanager } from '../support/alertmanager.js';
 import { startPostgres, type Postgres } from '../support/postgres.js';
 import { postAlerts, replicaConfig, REPLICA_TOKEN, startReplicas, stopReplicas, triagesOf, type TriageJson } from '../support/replicas.js';
+import { checkStore } from '../../src/cli/doctor-store.js';
 import { waitFor, webhook } from '../support/service.js';
 import { SlackStandin } from '../support/slack-standin.js';
 import { CHANNEL, commandForm, SIGNING_SECRET, signSlackRequest } from '../slack/helpers.js';
@@ -80,6 +81,13 @@ describe('several replicas on one PostgreSQL', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(s.okCalls('chat.update')).toHaveLength(1);
     expect(s.okCalls('chat.postMessage')).toHaveLength(1);
+    // Each replica says who it is and what store it uses.
+    for (const [i, bot] of [a!, b!].entries()) {
+      const text = await (await fetch(`${bot.url}/metrics`)).text();
+      expect(text).toMatch(new RegExp(`^pagefault_triage_replica_info\\{replica="replica-${i + 1}",store="postgres"\\} 1$`, 'm'));
+      expect(text).toMatch(/^pagefault_triage_store_up 1$/m);
+      expect(text).toMatch(/^pagefault_triage_leases_held 0$/m);
+    }
   }, 60_000);
 
   it('200 alerts over 50 nodes spread across 3 replicas: each node triaged once, never twice at a time, cooldown held, each Slack message once', async () => {
@@ -211,6 +219,16 @@ describe('several replicas on one PostgreSQL', () => {
     expect(all.map((t) => [t.node, t.trigger.kind, t.status])).toEqual([['node-1', 'alert', 'done']]);
     expect((await triagesOf(b!)).map((t) => t.id)).toEqual(all.map((t) => t.id));
   }, 90_000);
+
+  it('doctor checks the shared store: reachable and its schema version; unreachable is a failure that says where', async () => {
+    const url = await database();
+    const ok = await checkStore({ url, path: './unused', retentionDays: 30, maxEvidenceBytes: 2 * 1024 * 1024 });
+    expect(ok.ok).toBe(true);
+    expect(ok.detail).toMatch(/^ok: postgres postgres:\/\/\S+@127\.0\.0\.1:\d+\/replicas_\d+, schema (\d+) \(this build knows \1\)$/);
+    const gone = await checkStore({ url: url.replace(/:(\d+)\//, ':1/'), path: './unused', retentionDays: 30, maxEvidenceBytes: 2 * 1024 * 1024 });
+    expect(gone.ok).toBe(false);
+    expect(gone.detail).toMatch(/^store_unavailable: .*127\.0\.0\.1:1\/replicas_\d+ is unreachable/);
+  });
 
   it('PostgreSQL going away: 503 for webhooks and /-/ready, the running triage keeps its verdict and stores it once the database is back, a resent webhook is accepted, nothing lost', async () => {
     const config = replicaConfig(await database(), { nodes: nodes(3).map((n) => ({ ...n, match: { instance: `${n.name}:9100` } })) });
