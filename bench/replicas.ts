@@ -32,7 +32,7 @@ function sshNodes(n: number, dir: string) {
 function config(storage: Record<string, unknown>, nodes: unknown[]) {
   return {
     // The default per-client rate limit would answer 429 within a second of load: raised, still on the path.
-    server: { host: '127.0.0.1', port: 0, webhookToken: REPLICA_TOKEN, rateLimit: { windowSeconds: 60, alerts: 10_000_000 } },
+    server: { host: '127.0.0.1', port: 0, webhookToken: REPLICA_TOKEN, rateLimit: { windowSeconds: 60, alerts: 1_000_000 } },
     storage,
     triage: { cooldownSeconds: 86_400, maxQueued: 100_000 },
     nodes,
