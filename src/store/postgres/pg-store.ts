@@ -28,7 +28,7 @@ import {
   type Store,
   type StoreHealth,
 } from '../store.js';
-import { admitSteps } from './pg-admit.js';
+import { admitSteps, allDuplicates } from './pg-admit.js';
 import { PgDb, redactUrl } from './pg-db.js';
 import { PgDeliveries } from './pg-deliveries.js';
 import { isUnavailable, isUniqueViolation, refused } from './pg-errors.js';
@@ -99,8 +99,12 @@ export class PostgresStore implements Store {
     return { schemaVersion: found, latestVersion: PG_SCHEMA_VERSION };
   }
 
-  admit(steps: readonly AdmitStep[], rules: AdmitRules, now: Date): Promise<AdmitResult[]> {
-    return this.db.tx('admitting triages', (c) => admitSteps(c, steps, rules, now));
+  async admit(steps: readonly AdmitStep[], rules: AdmitRules, now: Date): Promise<AdmitResult[]> {
+    // Alertmanager resends every notification until it resolves: most webhooks are duplicates, answered from one
+    // read, without a transaction or locks.
+    const db = this.db;
+    const resent = await allDuplicates(async (sql, params) => (await db.query<{ dedup_key: string; id: string }>('admitting triages', sql, params)).rows, steps);
+    return resent ?? db.tx('admitting triages', (c) => admitSteps(c, steps, rules, now));
   }
 
   /**
