@@ -84,6 +84,8 @@ export class Dispatcher {
   private storeRetry: NodeJS.Timeout | undefined;
   private accepting = true;
   private started = false;
+  /** Set by the poll timer: the next look also sweeps expired leases and recounts the queue (once a poll, not per triage). */
+  private sweepDue = true;
   /** Whether the last look at the queue found nothing this replica could start. */
   private queueSeemsEmpty = false;
   private queuedSeen = 0;
@@ -116,7 +118,12 @@ export class Dispatcher {
     if (this.started) return;
     this.started = true;
     const pollMs = this.deps.pollMs ?? POLL_MS;
-    this.timers.push(setInterval(() => this.schedulePump(), pollMs).unref());
+    this.timers.push(
+      setInterval(() => {
+        this.sweepDue = true;
+        this.schedulePump();
+      }, pollMs).unref(),
+    );
     this.timers.push(setInterval(() => void this.renew(), Math.max(200, Math.floor(this.leaseMs / 3))).unref());
     this.schedulePump();
   }
@@ -236,8 +243,10 @@ export class Dispatcher {
   private async pumpOnce(): Promise<void> {
     const { store, log, triage } = this.deps;
     if (!this.accepting || !store.open) return;
+    const sweep = this.sweepDue;
+    this.sweepDue = false;
     try {
-      await this.takeOverExpired();
+      if (sweep) await this.takeOverExpired();
       while (this.accepting && this.running.size < triage.maxConcurrent) {
         const now = this.now();
         const record = await store.claimNext({ owner: this.deps.replica, untilMs: now.getTime() + this.leaseMs }, now);
@@ -258,7 +267,7 @@ export class Dispatcher {
       }, STORE_RETRY_MS);
     }
     try {
-      if (store.open) this.queuedSeen = await store.queuedCount();
+      if (sweep && store.open) this.queuedSeen = await store.queuedCount();
     } catch (err) {
       if (!isStoreError(err)) throw err;
     }
