@@ -1,5 +1,5 @@
 /**
- * 8. Several replicas on PostgreSQL, against one process on the embedded SQLite store, in the same run:
+ * 9. Several replicas on PostgreSQL, against one process on the embedded SQLite store, in the same run:
  * - webhook intake: req/s and p99 of a 1-alert webhook (Alertmanager's resend of a notification already triaged,
  *   so each is validated, routed, looked up in the store and answered `duplicate`), with 1 replica on SQLite and
  *   with 2 replicas on one PostgreSQL taking the load together (the same 10 connections split between them);
@@ -132,7 +132,7 @@ export async function run(opts: BenchOptions): Promise<Section> {
 
     const rows: Row[] = [
       {
-        id: '8a',
+        id: '9a',
         measurement: 'intake',
         figure: '1-alert webhook req/s, 2 replicas on one PostgreSQL (10 connections split between them)',
         value: Math.round(pgReqs),
@@ -141,7 +141,7 @@ export async function run(opts: BenchOptions): Promise<Section> {
         ratio: round(pgReqs / sqlite.requests.average, 2),
       },
       {
-        id: '8b',
+        id: '9b',
         measurement: 'intake',
         figure: '1-alert webhook p99 latency, 2 replicas on PostgreSQL (worse of the two)',
         value: pgP99,
@@ -151,7 +151,7 @@ export async function run(opts: BenchOptions): Promise<Section> {
       },
       ...[1, 2, 3].map(
         (n): Row => ({
-          id: `8${String.fromCharCode(98 + n)}`,
+          id: `9${String.fromCharCode(98 + n)}`,
           measurement: 'storm',
           figure: `500-node storm to the last stored verdict, ${n} replica${n > 1 ? 's' : ''} on PostgreSQL (nodes fail fast)`,
           value: round(drain[`pg${n}`]! / 1000, 2),

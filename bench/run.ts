@@ -30,7 +30,7 @@ const MEASUREMENTS: { key: string; title: string; run: (o: BenchOptions) => Prom
   { key: 'overhead', title: '5. End-to-end overhead', run: overhead.run },
   { key: 'storm', title: '6. Resolved-alert storm', run: resolvedStorm.run },
   { key: 'verdict', title: '7. Time to verdict', run: verdict.run },
-  { key: 'replicas', title: '8. Several replicas', run: replicas.run },
+  { key: 'replicas', title: '9. Several replicas', run: replicas.run },
 ];
 
 const args = process.argv.slice(2);
