@@ -575,7 +575,8 @@ pft_period() {
 	pd_dn=$((pm_n - pd_n0))
 	[ "$pd_dn" -ge 0 ] || pd_dn=0
 	PFT_PERIOD_RATE=$((pd_dn * 100 / pd_dt))
-	pd_expect=$((pd_dn * PFT_SECONDS * 100 / pd_dt))
+	# From the printed rate, so that P can be checked from the output.
+	pd_expect=$((PFT_PERIOD_RATE * PFT_SECONDS))
 	pd_room=$((PFT_MAX_SAMPLES / 4))
 	[ "$pd_expect" -gt "$pd_room" ] && PFT_PERIOD=$(((pd_expect + pd_room - 1) / pd_room))
 	return 0
