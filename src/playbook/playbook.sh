@@ -20,7 +20,8 @@
 #            first second, for 1 < i < SAMPLE_SECONDS), counters i= (grep -H of /proc/vmstat,
 #            /proc/PID/io read_bytes and the non-zero VmSwap lines of /proc/PID/status), then psi phase=end, end
 #   rank with CAPTURE_SECONDS TIER (overlapped): the same, and a system-wide capture (as `capture NONCE
-#            CAPTURE_SECONDS TIER`, no pids) runs from the start of the rank window; each second the processes
+#            CAPTURE_SECONDS TIER`, no pids, its perf period measured before the first snapshot) runs from the
+#            start of the rank window; each second the processes
 #            whose majflt grew are read (proc… when=during) while they run. After the rank's end marker comes the
 #            capture's whole output, begin step=capture … end step=capture.
 #   capture: begin, pid-gone*, then interleaved: proc + pstat/cmdline/status/user/cgroup/maps/smaps per given pid
@@ -332,7 +333,17 @@ pft_step_rank() {
 	# version 2: counters carry VmSwap.
 	pft_mark "begin step=rank version=2 seconds=$rk_s${2:+ capture=$2 tier=$3}"
 	pft_find_tools
-	[ -n "$2" ] && pft_overlap_start "$2" "$3"
+	if [ -n "$2" ]; then
+		# The rate that picks perf's period is measured before anything of ours runs: read alongside the
+		# first snapshot, the faulting processes would lose CPU to it and look slower than they are.
+		case $3 in auto | perf)
+			pft_sleep_check
+			PFT_SECONDS=$2
+			pft_period
+			;;
+		esac
+		pft_overlap_start "$2" "$3"
+	fi
 	pft_node
 	# No perf trial here: it costs ~0.2 s CPU on a node that may be thrashing, and capture finds out anyway.
 	pft_mark "meminfo"
@@ -557,6 +568,13 @@ pft_pgmajfault() {
 	done 2>/dev/null </proc/vmstat
 }
 
+# pft_sleep_check: a `sleep` that takes whole seconds only (old busybox) naps 1 s where 0.5 s or 0.2 s was meant.
+pft_sleep_check() {
+	sleep 0.01 </dev/null >/dev/null 2>&1 && return 0
+	PFT_HALF=1
+	PFT_RATE_NAP=1
+}
+
 # pft_period: PFT_PERIOD for `perf record -c`, from the node's pgmajfault over PFT_RATE_NAP: 1 while the window's
 # expected faults fit in a quarter of PFT_MAX_SAMPLES, else the smallest P that makes them fit. Measured once per
 # capture; 1 when the counters cannot be read.
@@ -728,10 +746,7 @@ pft_step_capture() {
 	pft_mark "begin step=capture version=1 seconds=$PFT_SECONDS tier=$cp_tier pids=$cp_csv"
 	pft_find_tools
 	pft_tmpdir || printf 'playbook: cannot create a temporary directory\n' >&2
-	sleep 0.01 </dev/null >/dev/null 2>&1 || {
-		PFT_HALF=1
-		PFT_RATE_NAP=1
-	}
+	pft_sleep_check
 	PFT_PIDS=$PFT_PIDS_ARG
 	pft_filter_pids
 	case $cp_tier in
