@@ -337,9 +337,11 @@ pft_step_rank() {
 		# The rate that picks perf's period is measured before anything of ours runs: read alongside the
 		# first snapshot, the faulting processes would lose CPU to it and look slower than they are.
 		case $3 in auto | perf)
-			pft_sleep_check
-			PFT_SECONDS=$2
-			pft_period
+			if [ -n "$PFT_PERF" ]; then
+				pft_sleep_check
+				PFT_SECONDS=$2
+				pft_period
+			fi
 			;;
 		esac
 		pft_overlap_start "$2" "$3"
