@@ -2,7 +2,7 @@
  * `npm run bench`: the measurements, each compared with its anchor in the same run.
  * Prints a table and writes bench/results/latest.json.
  *
- *   npm run bench                      # all seven (about 9 minutes on a 2-core machine)
+ *   npm run bench                      # all eight (about 10 minutes on a 2-core machine)
  *   npm run bench -- --quick           # smaller sizes, fewer runs (development)
  *   npm run bench -- --only=resolve,intake
  *
@@ -20,6 +20,7 @@ import * as rank from './rank.js';
 import * as replicas from './replicas.js';
 import * as resolve from './resolve.js';
 import * as resolvedStorm from './resolved-storm.js';
+import * as sampling from './sampling.js';
 import * as verdict from './verdict.js';
 
 const MEASUREMENTS: { key: string; title: string; run: (o: BenchOptions) => Promise<Section> }[] = [
@@ -30,6 +31,7 @@ const MEASUREMENTS: { key: string; title: string; run: (o: BenchOptions) => Prom
   { key: 'overhead', title: '5. End-to-end overhead', run: overhead.run },
   { key: 'storm', title: '6. Resolved-alert storm', run: resolvedStorm.run },
   { key: 'verdict', title: '7. Time to verdict', run: verdict.run },
+  { key: 'sampling', title: '8. Capture at high fault rates', run: sampling.run },
   { key: 'replicas', title: '9. Several replicas', run: replicas.run },
 ];
 

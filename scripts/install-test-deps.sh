@@ -5,7 +5,7 @@
 # present.
 set -eu
 
-PACKAGES="dash busybox openssh-server openssh-client linux-perf prometheus-alertmanager postgresql prometheus prometheus-node-exporter chromium sudo procps util-linux coreutils passwd sysstat iotop gcc libc6-dev iproute2 systemd strace"
+PACKAGES="dash busybox openssh-server openssh-client linux-perf prometheus-alertmanager postgresql prometheus prometheus-node-exporter chromium sudo procps util-linux coreutils passwd sysstat iotop gcc libc6-dev iproute2 systemd strace e2fsprogs mount"
 
 missing=""
 for p in $PACKAGES; do

@@ -90,15 +90,20 @@ function withDetail(p: ProcessRank, detail: ProcDetail | undefined): ProcessRank
  */
 export const UNDERCOUNT_COVERAGE = 0.5;
 
-/** Fewer major faults than this over the capture (the process's, or the others') cannot tell an under-count from jitter. */
+/**
+ * Fewer major faults than this over the capture (the process's, or the others'), or fewer samples expected from
+ * them, cannot tell an under-count from jitter.
+ */
 export const UNDERCOUNT_MIN_FAULTS = 100;
 
 /**
- * Each ranked process's majflt over the capture window against the samples attributed to it. Only for tracers
- * that record major faults alone (perf major-faults, bpftrace).
+ * Each ranked process's majflt over the capture window against the samples attributed to it, each sample counted
+ * as the capture's period (1 in P faults recorded). Only for tracers that record major faults alone (perf
+ * major-faults, bpftrace).
  */
 function reconcile(processes: readonly ProcessRank[], capture: CaptureFacts): Reconciliation[] | null {
   if ((capture.tier !== 'perf' && capture.tier !== 'bpftrace') || capture.seconds <= 0) return null;
+  const period = capture.period ?? 1;
   const perPid = new Map<number, number>();
   for (const s of capture.samples) if (s.major !== false) perPid.set(s.pid, (perPid.get(s.pid) ?? 0) + 1);
   const rows = processes
@@ -106,13 +111,21 @@ function reconcile(processes: readonly ProcessRank[], capture: CaptureFacts): Re
     .map((p) => ({ pid: p.pid, comm: p.comm, majflt: p.majfltPerSec * capture.seconds, samples: perPid.get(p.pid) ?? 0 }));
   const totalMajflt = rows.reduce((n, r) => n + r.majflt, 0);
   const totalSamples = rows.reduce((n, r) => n + r.samples, 0);
+  // Enough faults to judge, and, sampled, enough samples expected from them.
+  const enough = (majflt: number): boolean => majflt >= UNDERCOUNT_MIN_FAULTS && majflt / period >= UNDERCOUNT_MIN_FAULTS;
   return rows.map((r) => {
-    const coverage = r.majflt > 0 ? Math.min(1, r.samples / r.majflt) : 1;
+    const coverage = r.majflt > 0 ? Math.min(1, (r.samples * period) / r.majflt) : 1;
     const othersMajflt = totalMajflt - r.majflt;
-    const othersCoverage = othersMajflt > 0 ? Math.min(1, (totalSamples - r.samples) / othersMajflt) : null;
-    const undercounted =
-      othersCoverage !== null && r.majflt >= UNDERCOUNT_MIN_FAULTS && othersMajflt >= UNDERCOUNT_MIN_FAULTS && coverage < othersCoverage * UNDERCOUNT_COVERAGE;
-    return { ...r, majflt: Math.round(r.majflt), coverage, ...(othersCoverage === null ? {} : { othersCoverage }), undercounted };
+    const othersCoverage = othersMajflt > 0 ? Math.min(1, ((totalSamples - r.samples) * period) / othersMajflt) : null;
+    const undercounted = othersCoverage !== null && enough(r.majflt) && enough(othersMajflt) && coverage < othersCoverage * UNDERCOUNT_COVERAGE;
+    return {
+      ...r,
+      majflt: Math.round(r.majflt),
+      ...(period > 1 ? { period } : {}),
+      coverage,
+      ...(othersCoverage === null ? {} : { othersCoverage }),
+      undercounted,
+    };
   });
 }
 
@@ -162,6 +175,8 @@ function captureSummary(capture: CaptureFacts, r: Resolution): CaptureSummary {
     resolved: r.resolved,
     lost: capture.lost,
     majfltDelta: first && last ? Math.max(0, last.pgmajfault - first.pgmajfault) : 0,
+    ...(capture.period !== undefined && capture.period > 1 ? { period: capture.period } : {}),
+    ...(capture.periodRate === undefined ? {} : { periodRate: capture.periodRate }),
     ...(capture.target === undefined ? {} : { target: capture.target }),
     ...(capture.pidsGone === undefined ? {} : { pidsGone: capture.pidsGone }),
     ...(capture.pidsExited === undefined ? {} : { pidsExited: capture.pidsExited }),

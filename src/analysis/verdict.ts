@@ -104,10 +104,14 @@ export function decideVerdict(input: VerdictInput): Verdict {
   const windows = windowsNote(analysis);
   if (windows) notes.push(windows);
 
+  const sampled = sampledNote(cap);
+  if (sampled) notes.push(sampled);
+
   for (const r of analysis.reconciliation ?? []) {
     if (!r.undercounted) continue;
+    const recorded = (r.period ?? 1) > 1 ? `about ${fmt(r.samples * (r.period ?? 1))} (${fmt(r.samples)} samples, 1 in ${fmt(r.period ?? 1)})` : fmt(r.samples);
     notes.push(
-      `pid ${r.pid} (${r.comm}) took about ${fmt(r.majflt)} major faults (majflt) in the capture window but ${cap.tier} recorded ${fmt(r.samples)} ` +
+      `pid ${r.pid} (${r.comm}) took about ${fmt(r.majflt)} major faults (majflt) in the capture window but ${cap.tier} recorded ${recorded} ` +
         `(${pct(r.coverage)}, against ${pct(r.othersCoverage ?? 1)} for the other processes): ` +
         'faults the kernel takes on its behalf (madvise MADV_POPULATE_READ, direct I/O into a mapping, /proc/PID/mem) count in majflt but fire no perf event, so its share is under-counted',
     );
@@ -127,6 +131,17 @@ export function decideVerdict(input: VerdictInput): Verdict {
 }
 
 /**
+ * With a sampling period, say how many faults each sample stands for and why: counts in the report are samples,
+ * shares and the verdict are not affected.
+ */
+function sampledNote(cap: Analysis['capture']): string | null {
+  const period = cap.period ?? 1;
+  if (period <= 1) return null;
+  const why = cap.periodRate === undefined ? 'the node faulted faster than the sample cap holds' : `the node made ${fmt(cap.periodRate)} major faults/s just before the capture, more than the sample cap holds`;
+  return `1 in ${fmt(period)} major faults sampled (perf -c ${period}): ${why}; the fault counts are samples, each standing for ${fmt(period)} faults`;
+}
+
+/**
  * When the two windows disagree on whether the node was quiet, say what each counted, so that a headline rate
  * from one window is never read against the other window's samples.
  */
@@ -137,7 +152,9 @@ function windowsNote({ system: sys, capture: cap }: Analysis): string | null {
   return (
     `${fmt(sys.pgmajfaultPerSec)} major faults/s in the${sampleSpan} sample window, ` +
     `${fmt(cap.majfltDelta)} major faults (${fmt(capturePerSec)}/s) in the ${fmt(cap.seconds)} s capture window, ` +
-    `${fmt(cap.majorSamples)} of them recorded by the tracer`
+    ((cap.period ?? 1) > 1
+      ? `${fmt(cap.majorSamples)} samples of them recorded by the tracer (1 in ${fmt(cap.period ?? 1)})`
+      : `${fmt(cap.majorSamples)} of them recorded by the tracer`)
   );
 }
 
@@ -153,7 +170,7 @@ function isQuiet({ system: sys, capture: cap }: Analysis): boolean {
   return (
     sys.pgmajfaultPerSec < QUIET_MAX_PER_SEC &&
     perCaptureSec(cap.majfltDelta) < QUIET_MAX_PER_SEC &&
-    perCaptureSec(cap.majorSamples) < QUIET_MAX_PER_SEC
+    perCaptureSec(cap.majorSamples * (cap.period ?? 1)) < QUIET_MAX_PER_SEC
   );
 }
 

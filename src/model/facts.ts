@@ -152,6 +152,13 @@ export const captureFactsSchema = z.object({
   /** Each tier considered, best first, and why it was or was not used. */
   attempts: z.array(tierAttemptSchema),
   seconds: z.number(),
+  /**
+   * The tracer recorded 1 in `period` faults (`perf record -c PERIOD`): each sample stands for `period` major
+   * faults. Absent means 1 (every fault; other tiers, and output from before sampling).
+   */
+  period: z.number().int().positive().optional(),
+  /** The node's pgmajfault per second just before the window, which chose `period`. Absent when not measured. */
+  periodRate: z.number().nonnegative().optional(),
   samples: z.array(faultSampleSchema),
   /** Samples the tracer reported as lost, or cut by the node-side cap. */
   lost: z.number().int().nonnegative(),

@@ -114,8 +114,15 @@ export const captureSummarySchema = z.object({
   majorSamples: z.number().int(),
   resolved: z.number().int(),
   lost: z.number().int(),
-  /** pgmajfault delta on the node over the capture window, to compare with samples. */
+  /** pgmajfault delta on the node over the capture window, to compare with samples (× period). */
   majfltDelta: z.number(),
+  /**
+   * 1 in `period` major faults was recorded (perf -c PERIOD) because the node faulted faster than the sample cap
+   * holds: each sample stands for `period` faults. Absent means 1 (every fault).
+   */
+  period: z.number().int().positive().optional(),
+  /** pgmajfault/s on the node just before the capture, which chose the period. */
+  periodRate: z.number().nonnegative().optional(),
   /** `pids`: the tracer watched the ranked pids only; `all`: system-wide. Absent when unknown. */
   target: z.enum(['pids', 'all']).optional(),
   /** Ranked pids that had exited before the capture started. */
@@ -147,7 +154,9 @@ export const reconciliationSchema = z.object({
   /** majflt over the capture window (its rate in the sample window × the capture's seconds). */
   majflt: z.number(),
   samples: z.number().int(),
-  /** samples / majflt, capped at 1. */
+  /** The capture's sampling period: each sample stands for this many faults. Absent means 1. */
+  period: z.number().int().positive().optional(),
+  /** samples × period / majflt, capped at 1. */
   coverage: z.number(),
   /** The same for the other ranked processes together; absent when there are none. */
   othersCoverage: z.number().optional(),

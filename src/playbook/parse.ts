@@ -212,6 +212,10 @@ export function parseCapture(stdout: string, nonce: string): CaptureFacts {
   const tier = tierAttr(tracer);
   const seconds = numAttr(tracer, 'seconds');
   const target = tracer.attrs.target === 'pids' || tracer.attrs.target === 'all' ? tracer.attrs.target : undefined;
+  // Output from before sampling has no period: every fault was recorded.
+  const period = tracer.attrs.period === undefined ? 1 : numAttr(tracer, 'period');
+  if (!Number.isInteger(period) || period < 1) throw parseFailed(`capture: tracer at line ${tracer.line}: period=${tracer.attrs.period} is not a positive integer`);
+  const periodRate = tracer.attrs.rate === undefined ? undefined : numAttr(tracer, 'rate');
 
   let samples: FaultSample[] = [];
   let lost = 0;
@@ -258,6 +262,8 @@ export function parseCapture(stdout: string, nonce: string): CaptureFacts {
     ...(pidsExited.length > 0 ? { pidsExited } : {}),
     attempts,
     seconds,
+    ...(period > 1 ? { period } : {}),
+    ...(periodRate === undefined ? {} : { periodRate }),
     samples,
     lost,
     procs: parseProcSections(sections),

@@ -46,8 +46,9 @@ export function parsePerfLines(
 }
 
 /**
- * `perf record -e major-faults -c 1 -d` then `perf script --show-lost-events -F sw:pid,tid,time,addr`:
- * `  8049/8049    553.853731:     7fddb5ac4000`. Every sample is a major fault; addr is the faulting address.
+ * `perf record -e major-faults -c P -d` then `perf script --show-lost-events -F sw:pid,tid,time,addr`:
+ * `  8049/8049    553.853731:     7fddb5ac4000`. Every sample is a major fault (1 in P of them, P from the
+ * capture's tracer marker); addr is the faulting address.
  */
 export function parsePerfScript(text: string, where = 'perf script'): TracerOutput {
   return parsePerfLines(text, where, (rest, w) => ({ addr: hexField(rest, `${w} addr`), major: true }));

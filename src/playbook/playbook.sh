@@ -20,18 +20,27 @@
 #            first second, for 1 < i < SAMPLE_SECONDS), counters i= (grep -H of /proc/vmstat,
 #            /proc/PID/io read_bytes and the non-zero VmSwap lines of /proc/PID/status), then psi phase=end, end
 #   rank with CAPTURE_SECONDS TIER (overlapped): the same, and a system-wide capture (as `capture NONCE
-#            CAPTURE_SECONDS TIER`, no pids) runs from the start of the rank window; each second the processes
+#            CAPTURE_SECONDS TIER`, no pids, its perf period measured before the first snapshot) runs from the
+#            start of the rank window; each second the processes
 #            whose majflt grew are read (proc… when=during) while they run. After the rank's end marker comes the
 #            capture's whole output, begin step=capture … end step=capture.
 #   capture: begin, pid-gone*, then interleaved: proc + pstat/cmdline/status/user/cgroup/maps/smaps per given pid
 #            (when=during, read 0.5 s into the window) and attempt* (one per tier tried; `! ` lines are the
-#            tool's messages); then vmstat phase=start, tracer, samples (the tracer's own line format, named by
-#            format=), samples-end, vmstat phase=end, proc... (when=after: other pids seen in the samples), end
+#            tool's messages); then vmstat phase=start, tracer (period=P: perf kept 1 in P major faults;
+#            rate=R: pgmajfault/s in the PFT_RATE_NAP before the window, which chose P), samples (the tracer's
+#            own line format, named by format=), samples-end, vmstat phase=end, proc... (when=after: other pids
+#            seen in the samples), end
 # Errors of the step itself go to stderr. Exit 0 when the step completed, even degraded; 2 on bad arguments.
 # Temporary files live in one `mktemp -d ${TMPDIR:-/tmp}/pft.XXXXXX` directory; a trap on EXIT HUP INT TERM PIPE
 # stops the tracer and removes it.
 
 PFT_MAX_SAMPLES=50000
+# perf major-faults records 1 in PFT_PERIOD faults, chosen so that the faults expected in the window (the node's
+# pgmajfault rate over the PFT_RATE_NAP just before it) fill at most a quarter of the cap: a 0.2 s rate swings 2-3x
+# on a busy node, and fewer samples also mean a quicker perf script.
+PFT_PERIOD=
+PFT_PERIOD_RATE=
+PFT_RATE_NAP=0.2
 PFT_MAX_OTHER_PIDS=16
 PFT_MAX_MAPS_LINES=10000
 PFT_NONCE=
@@ -324,7 +333,19 @@ pft_step_rank() {
 	# version 2: counters carry VmSwap.
 	pft_mark "begin step=rank version=2 seconds=$rk_s${2:+ capture=$2 tier=$3}"
 	pft_find_tools
-	[ -n "$2" ] && pft_overlap_start "$2" "$3"
+	if [ -n "$2" ]; then
+		# The rate that picks perf's period is measured before anything of ours runs: read alongside the
+		# first snapshot, the faulting processes would lose CPU to it and look slower than they are.
+		case $3 in auto | perf)
+			if [ -n "$PFT_PERF" ]; then
+				pft_sleep_check
+				PFT_SECONDS=$2
+				pft_period
+			fi
+			;;
+		esac
+		pft_overlap_start "$2" "$3"
+	fi
 	pft_node
 	# No perf trial here: it costs ~0.2 s CPU on a node that may be thrashing, and capture finds out anyway.
 	pft_mark "meminfo"
@@ -521,6 +542,66 @@ pft_attempt_failed() { # tier reason rc errfile
 	return 0
 }
 
+# pft_centis UPTIME: /proc/uptime's seconds (two decimals) in hundredths, in ce_v.
+pft_centis() {
+	ce_s=${1%%.*}
+	ce_f=${1#*.}
+	[ "$ce_f" = "$1" ] && ce_f=00
+	ce_f=${ce_f}00
+	ce_f=${ce_f%"${ce_f#??}"}
+	pft_is_uint "$ce_s" && pft_is_uint "$ce_f" || {
+		ce_v=
+		return 1
+	}
+	# A leading 0 would read as octal.
+	ce_v=$((ce_s * 100 + ${ce_f#0}))
+}
+
+# pft_pgmajfault: pgmajfault and /proc/uptime (hundredths) now, in pm_n and pm_t; empty when unreadable.
+pft_pgmajfault() {
+	pm_n=
+	pm_t=
+	pft_read1 /proc/uptime && pft_centis "${rd_v%% *}" && pm_t=$ce_v
+	while read -r pm_k pm_v; do
+		if [ "$pm_k" = pgmajfault ]; then
+			pft_is_uint "$pm_v" && pm_n=$pm_v
+			break
+		fi
+	done 2>/dev/null </proc/vmstat
+}
+
+# pft_sleep_check: a `sleep` that takes whole seconds only (old busybox) naps 1 s where 0.5 s or 0.2 s was meant.
+pft_sleep_check() {
+	sleep 0.01 </dev/null >/dev/null 2>&1 && return 0
+	PFT_HALF=1
+	PFT_RATE_NAP=1
+}
+
+# pft_period: PFT_PERIOD for `perf record -c`, from the node's pgmajfault over PFT_RATE_NAP: 1 while the window's
+# expected faults fit in a quarter of PFT_MAX_SAMPLES, else the smallest P that makes them fit. Measured once per
+# capture; 1 when the counters cannot be read.
+pft_period() {
+	[ -n "$PFT_PERIOD" ] && return 0
+	PFT_PERIOD=1
+	PFT_PERIOD_RATE=
+	pft_pgmajfault
+	pd_n0=$pm_n
+	pd_t0=$pm_t
+	pft_nap "$PFT_RATE_NAP"
+	pft_pgmajfault
+	[ -n "$pd_n0" ] && [ -n "$pd_t0" ] && [ -n "$pm_n" ] && [ -n "$pm_t" ] || return 0
+	pd_dt=$((pm_t - pd_t0))
+	[ "$pd_dt" -gt 0 ] || pd_dt=1
+	pd_dn=$((pm_n - pd_n0))
+	[ "$pd_dn" -ge 0 ] || pd_dn=0
+	PFT_PERIOD_RATE=$((pd_dn * 100 / pd_dt))
+	# From the printed rate, so that P can be checked from the output.
+	pd_expect=$((PFT_PERIOD_RATE * PFT_SECONDS))
+	pd_room=$((PFT_MAX_SAMPLES / 4))
+	[ "$pd_expect" -gt "$pd_room" ] && PFT_PERIOD=$(((pd_expect + pd_room - 1) / pd_room))
+	return 0
+}
+
 # pft_trace TIER: run one tracer for the window. 0 when it recorded (samples printed), 1 when it failed.
 pft_trace() {
 	tr_t=$1
@@ -538,7 +619,8 @@ pft_trace() {
 			return 1
 		fi
 		if [ "$tr_t" = perf ]; then
-			set -- -e major-faults -c 1 -d
+			pft_period
+			set -- -e major-faults -c "$PFT_PERIOD" -d
 		else
 			set -- -e exceptions:page_fault_user -c 1
 		fi
@@ -632,7 +714,11 @@ END { clear(@pft_a); clear(@pft_f); }"
 	pft_lines '! ' "$tr_err" 20
 	[ -s "$PFT_DIR/script.err" ] && pft_lines '! ' "$PFT_DIR/script.err" 20
 	pft_vm_print start "$PFT_VM0_UP" "$PFT_VM0_TXT"
-	pft_mark "tracer tier=$tr_t seconds=$PFT_SECONDS target=$PFT_TARGET"
+	if [ "$tr_t" = perf ]; then
+		pft_mark "tracer tier=$tr_t seconds=$PFT_SECONDS target=$PFT_TARGET period=$PFT_PERIOD${PFT_PERIOD_RATE:+ rate=$PFT_PERIOD_RATE}"
+	else
+		pft_mark "tracer tier=$tr_t seconds=$PFT_SECONDS target=$PFT_TARGET period=1"
+	fi
 	tr_n=$(wc -l <"$tr_out" 2>/dev/null) || tr_n=
 	tr_n=$((tr_n + 0))
 	pft_mark "samples tier=$tr_t format=$tr_format total=$tr_n max=$PFT_MAX_SAMPLES"
@@ -662,7 +748,7 @@ pft_step_capture() {
 	pft_mark "begin step=capture version=1 seconds=$PFT_SECONDS tier=$cp_tier pids=$cp_csv"
 	pft_find_tools
 	pft_tmpdir || printf 'playbook: cannot create a temporary directory\n' >&2
-	sleep 0.01 </dev/null >/dev/null 2>&1 || PFT_HALF=1
+	pft_sleep_check
 	PFT_PIDS=$PFT_PIDS_ARG
 	pft_filter_pids
 	case $cp_tier in

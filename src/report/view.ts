@@ -112,6 +112,11 @@ export function reportView(r: TriageResult, reportUrl: string | null, history: r
     kind: v.kind,
     kindTitle: KIND_TITLE[v.kind],
     confidence: v.confidence,
+    // 1 in P major faults recorded (perf -c P): said next to the confidence and above the fault counts.
+    sampled:
+      a?.capture.period !== undefined && a.capture.period > 1
+        ? { period: a.capture.period, rate: a.capture.periodRate ?? null, faults: a.capture.samples * a.capture.period }
+        : null,
     // A quiet verdict rests on the kernel's own counter, whatever the tracer.
     confidenceWhy: v.kind === 'quiet' ? 'the kernel\'s pgmajfault counter' : v.confidence ? CONFIDENCE_WHY[v.confidence] : null,
     finishedAt: r.finishedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC').replace(/Z$/, ' UTC'),

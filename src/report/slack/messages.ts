@@ -167,6 +167,8 @@ export function verdictView(outcome: TriageOutcome, command: string) {
       : null,
     confidence: v?.confidence ?? null,
     tracer: v?.tracer ? TRACER[v.tracer] : null,
+    // 1 in P faults recorded: the counts behind the verdict are samples.
+    sampledPeriod: a?.capture.period !== undefined && a.capture.period > 1 ? a.capture.period : null,
     rate:
       v?.faultsPerSec != null
         ? { perSec: v.faultsPerSec, threshold: sys?.alertThresholdPerSec ?? ALERT_THRESHOLD_PER_SEC }

@@ -166,6 +166,29 @@ describe('parseCapture', () => {
     expect(tracerUnavailable(c)).toBeNull();
   });
 
+  it('perf tier sampled 1 in P: the period and the rate before the window that chose it', () => {
+    const c = parseCapture(fixture('playbook-capture-perf-sampled.txt'), NONCE);
+    expect(c).toMatchObject({ tier: 'perf', requested: 'perf', target: 'pids', seconds: 1, period: 2, periodRate: 17500, lost: 0 });
+    expect(c.samples).toHaveLength(151);
+    expect(c.samples.every((s) => s.pid === 1784 && s.major === true)).toBe(true);
+    // The node's own rate chose P (a faster reader ran next to the traced one): 17,500/s × 1 s needs 2 to fit
+    // in a quarter of the 50,000-sample cap.
+    expect(Math.ceil((c.periodRate! * c.seconds) / 12_500)).toBe(c.period);
+  });
+
+  it('output without a period (before sampling) means every fault: no period in the facts', () => {
+    const c = parseCapture(fixture('playbook-capture-perf-pid.txt'), NONCE);
+    expect(c.period).toBeUndefined();
+    expect(c.periodRate).toBeUndefined();
+  });
+
+  it('refuses a period that is not a positive integer', () => {
+    for (const bad of ['0', '1.5', 'x']) {
+      const out = fixture('playbook-capture-perf-sampled.txt').replace(' period=2 ', ` period=${bad} `);
+      expect(parseError(() => parseCapture(out, NONCE))).toMatchObject({ code: 'parse_failed' });
+    }
+  });
+
   it('tracepoint tier: addresses of all faults, major unknown', () => {
     const c = parseCapture(fixture('playbook-capture-tracepoint-pid.txt'), NONCE);
     expect(c.tier).toBe('tracepoint');
