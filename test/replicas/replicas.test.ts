@@ -197,8 +197,9 @@ describe('several replicas on one PostgreSQL', () => {
     expect(all.map((t) => [t.node, t.trigger.kind, t.status])).toEqual([['node-2', 'slack', 'done']]);
   }, 60_000);
 
-  it('two Alertmanagers that do not know each other (a partition), each sending the alert to a different replica: one triage', async () => {
-    const config = replicaConfig(await database(), { nodes: [{ name: 'node-1', local: true, match: { instance: 'node-1:9100' } }] });
+  it('two Alertmanagers that do not know each other (a partition), each sending the alert to a different replica: one triage, one start, one verdict, one resolved reply', async () => {
+    const s = await slack();
+    const config = replicaConfig(await database(), { nodes: [{ name: 'node-1', local: true, match: { instance: 'node-1:9100' } }], slack: slackConfig(s) });
     const [a, b] = await replicas(2, config, { '*': 200 });
     const ams: Alertmanager[] = [];
     cleanups.push(async () => {
@@ -218,6 +219,15 @@ describe('several replicas on one PostgreSQL', () => {
     }, 20_000);
     expect(all.map((t) => [t.node, t.trigger.kind, t.status])).toEqual([['node-1', 'alert', 'done']]);
     expect((await triagesOf(b!)).map((t) => t.id)).toEqual(all.map((t) => t.id));
+    await s.waitFor('the verdict in Slack', () => s.okCalls('chat.update').length >= 1);
+
+    // Both resolve it: each replica hears it resolved, and the thread gets one reply.
+    await Promise.all(ams.map((am) => am.addAlert('NodeMemoryMajorPagesFaults', { instance: 'node-1:9100', severity: 'warning' }, { start: new Date('2026-11-30T03:00:00Z'), end: new Date(Date.now() - 1000) })));
+    await waitFor('both Alertmanagers to have sent the resolve', () => ams.every((am) => (am.log().match(/Notify success/g) ?? []).length >= 2), 30_000);
+    await s.waitFor('the resolved reply', () => postsFor(s, all[0]!.id).includes('resolved'), 15_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(postsFor(s, all[0]!.id).sort()).toEqual(['resolved', 'start']);
+    expect(s.okCalls('chat.update')).toHaveLength(1);
   }, 90_000);
 
   it('doctor checks the shared store: reachable and its schema version; unreachable is a failure that says where', async () => {
