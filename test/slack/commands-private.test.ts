@@ -70,7 +70,7 @@ describe('a slash command while the store cannot be written', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ response_type: 'ephemeral', text: expect.stringContaining('cannot record triages right now') });
     expect(res.json().text).toContain('store_unavailable');
-    expect(service.listTriages({ limit: 5 })).toEqual([]);
+    expect(await service.listTriages({ limit: 5 })).toEqual([]);
     db.pragma('query_only = OFF');
     expect((await postSigned(app, '/slack/commands', commandForm('prod-db-1'))).json().text).toContain('queued');
   });

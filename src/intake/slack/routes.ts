@@ -73,7 +73,8 @@ export const slackRoutes: FastifyPluginAsync<{ service: IntakeService }> = async
 
   /**
    * A request Slack resends (`X-Slack-Retry-Num`, or a second click that Slack gave the same trigger id) is handled
-   * once across replicas: the repeat gets the first answer. A store that cannot record the key refuses with 503.
+   * once across replicas: the repeat gets the first answer. When the store cannot record the key, it cannot record
+   * a triage either: the request is handled without it, and its answer says the store is unavailable.
    */
   const once = async (reply: FastifyReply, req: FastifyRequest, body: unknown, handle: () => Promise<SlackReply>) => {
     const key = deliveryKey(body, null);
@@ -83,8 +84,8 @@ export const slackRoutes: FastifyPluginAsync<{ service: IntakeService }> = async
       result = await service.handleOnce(key, async () => JSON.stringify(await handle()));
     } catch (err) {
       if (!isStoreError(err)) throw err;
-      req.log.error({ err, key }, 'Slack request not handled: the store is unavailable; Slack may retry it');
-      return reply.code(503).header('retry-after', '5').send({ error: 'store unavailable', message: 'the bot cannot record requests right now' });
+      req.log.error({ err, key }, 'Slack request handled without its key: the store cannot record it');
+      return send(reply, await handle());
     }
     if (!result.first) req.log.info({ key, retry: req.headers['x-slack-retry-num'] ?? null }, 'Slack sent this request again; answered as the first time, nothing started twice');
     return send(reply, result.answer === null ? { kind: 'empty' } : (JSON.parse(result.answer) as SlackReply));
