@@ -100,11 +100,8 @@ export function slackHandlers(service: IntakeService, slack: SlackConfig): Slack
           return ephemeral(lastAnswer(ctx, cmd.node, await finishedOf(cmd.node), current));
         }
         case 'triage': {
-          if (!service.storeReachable()) {
-            count('commands', 'refused');
-            return ephemeral(refusalAnswer(ctx, { kind: 'store_unavailable' }));
-          }
-          if (!service.ready()) {
+          // Shutting down (a store that is away is found out by the admission below, which says so).
+          if (!service.ready() && service.storeReachable()) {
             count('commands', 'refused');
             return ephemeral(refusalAnswer(ctx, { kind: 'shutting_down' }));
           }
@@ -156,10 +153,7 @@ export function slackHandlers(service: IntakeService, slack: SlackConfig): Slack
         count('interactions', 'refused');
         log.warn({ user }, 'Run again refused: user not in slack.allowedUsers');
         answer(refusalAnswer(ctx, { kind: 'not_allowed' }));
-      } else if (!service.storeReachable()) {
-        count('interactions', 'refused');
-        answer(refusalAnswer(ctx, { kind: 'store_unavailable' }));
-      } else if (!service.ready()) {
+      } else if (!service.ready() && service.storeReachable()) {
         count('interactions', 'refused');
         answer(refusalAnswer(ctx, { kind: 'shutting_down' }));
       } else {
