@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BotProcess } from '../support/bot-process.js';
 import { startAlertmanager, type Alertmanager } from '../support/alertmanager.js';
-import { startPostgres, type Postgres } from '../support/postgres.js';
-import { postAlerts, replicaConfig, REPLICA_TOKEN, startReplicas, stopReplicas, triagesOf, type TriageJson } from '../support/replicas.js';
+import { postAlerts, replicaConfig, REPLICA_TOKEN, startReplicas, triagesOf, type TriageJson } from '../support/replicas.js';
+import { replicaTestFile } from '../support/replica-tests.js';
 import { checkStore } from '../../src/cli/doctor-store.js';
 import { waitFor, webhook } from '../support/service.js';
 import { SlackStandin } from '../support/slack-standin.js';
@@ -13,23 +13,8 @@ import { CHANNEL, commandForm, SIGNING_SECRET, signSlackRequest } from '../slack
  * whatever replica a webhook, a retry or a Slack request reaches, the result is the one a single bot gives.
  */
 
-let pg: Postgres;
-let dbs = 0;
-const bots: BotProcess[] = [];
-const cleanups: (() => Promise<void> | void)[] = [];
+const { pg, database, bots, cleanups } = replicaTestFile('replicas');
 
-beforeAll(async () => {
-  pg = await startPostgres();
-}, 60_000);
-afterAll(async () => {
-  await pg?.close();
-});
-afterEach(async () => {
-  await stopReplicas(bots.splice(0));
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-const database = () => pg.createDatabase(`replicas_${++dbs}`);
 const nodes = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `node-${i + 1}`, local: true }));
 
 async function replicas(n: number, config: Record<string, unknown>, triageMs: Record<string, number> = { '*': 100 }) {
@@ -248,7 +233,7 @@ describe('several replicas on one PostgreSQL', () => {
     const id = (first.json as { triages: { id: string }[] }).triages[0]!.id;
     await waitFor('the triage to run', async () => (await triagesOf(a!)).some((t) => t.id === id && t.status === 'running'), 10_000);
 
-    await pg.stop();
+    await pg().stop();
     const during = await postAlerts(b!, webhook([{ labels: { instance: 'node-2:9100' } }]));
     expect(during.status).toBe(503);
     expect(during.json).toMatchObject({ error: 'store unavailable' });
@@ -258,7 +243,7 @@ describe('several replicas on one PostgreSQL', () => {
     }, 5_000);
     // The run ends while the database is away (4 s), and its verdict waits in memory.
     await new Promise((r) => setTimeout(r, 5000));
-    await pg.start();
+    await pg().start();
 
     await waitFor('/-/ready to say 200 again', async () => {
       const codes = await Promise.all([a!, b!].map(async (bot) => (await fetch(`${bot.url}/-/ready`)).status));

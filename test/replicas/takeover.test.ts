@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BotProcess } from '../support/bot-process.js';
 import { startFileReader } from '../support/generators.js';
-import { startPostgres, type Postgres } from '../support/postgres.js';
 import { postAlerts, replicaConfig, startReplicas, stopReplicas, triagesOf, type TriageJson } from '../support/replicas.js';
+import { replicaTestFile } from '../support/replica-tests.js';
 import { waitFor, webhook } from '../support/service.js';
 import { SlackStandin } from '../support/slack-standin.js';
 import { CHANNEL, SIGNING_SECRET } from '../slack/helpers.js';
@@ -16,28 +16,14 @@ import { CHANNEL, SIGNING_SECRET } from '../slack/helpers.js';
  * triage finished by the other, leaving no tracer and no temporary directory behind on the node.
  */
 
-let pg: Postgres;
-let dbs = 0;
-const bots: BotProcess[] = [];
-const cleanups: (() => Promise<void> | void)[] = [];
-
-beforeAll(async () => {
-  pg = await startPostgres();
-}, 60_000);
-afterAll(async () => {
-  await pg?.close();
-});
-afterEach(async () => {
-  await stopReplicas(bots.splice(0));
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const { database, bots, cleanups } = replicaTestFile('takeover');
 
 const SAMPLE = 3;
 const CAPTURE = 3;
 const LEASE = 3;
 
 const config = async (extra: Record<string, unknown> = {}) =>
-  replicaConfig(await pg.createDatabase(`takeover_${++dbs}`), {
+  replicaConfig(await database(), {
     playbook: { sampleSeconds: SAMPLE, captureSeconds: CAPTURE },
     triage: { leaseSeconds: LEASE },
     nodes: [{ name: 'local', local: true, match: [{ instance: 'local' }, { instance: 'localhost:9100' }] }],

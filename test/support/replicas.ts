@@ -74,3 +74,4 @@ export async function triagesOf(bot: BotProcess, query = 'limit=500'): Promise<T
   const res = await fetch(`${bot.url}/triages?${query}`);
   return ((await res.json()) as { triages: TriageJson[] }).triages;
 }
+
