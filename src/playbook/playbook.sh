@@ -15,10 +15,12 @@
 # '! ' prefix. The first marker is `begin step=STEP`, the last `end step=STEP status=...`: an output without it
 # was cut. Sections, in order:
 #   probe:   begin, node, perf-check, end
-#   rank:    begin, node, perf-check, meminfo, psi phase=start, then for i in 0..SAMPLE_SECONDS:
-#            snap i= uptime= (head -v dump of /proc/PID/stat; `part=1`: only the processes that faulted in the
-#            first second, for 1 < i < SAMPLE_SECONDS), counters i= (grep -H of /proc/vmstat,
-#            /proc/PID/io read_bytes and the non-zero VmSwap lines of /proc/PID/status), then psi phase=end, end
+#   rank:    begin (version=3), node, meminfo, psi phase=start, then for i in 0..SAMPLE_SECONDS: snap i= uptime=
+#            (`table=1` at the first, second and last), whose body is one `head -v` dump (two at the second) of
+#            /proc/vmstat and: first and last, every /proc/PID/stat and /proc/PID/io; second, every stat, then the
+#            io and status of the processes that faulted in the first second; in between, the stat and io of those
+#            processes only; last, their status too. Then psi phase=end, end. (Version 2 had a counters section
+#            after each snap; the bot still reads it.)
 #   rank with CAPTURE_SECONDS TIER (overlapped): the same, and a system-wide capture (as `capture NONCE
 #            CAPTURE_SECONDS TIER`, no pids) runs from the start of the rank window; each second the processes
 #            whose majflt grew are read (proc… when=during) while they run. After the rank's end marker comes the
