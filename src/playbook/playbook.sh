@@ -431,7 +431,8 @@ pft_step_rank() {
 	# temporary directory to compare snapshots; without one every snapshot is whole (and VmSwap is not read).
 	rk_cheap=
 	PFT_FNEW=
-	if pft_tmpdir && : >"$PFT_DIR/faulting.a" 2>/dev/null; then
+	# The pairs file's name goes into a sed script (`w FILE`): only a plain path may (TMPDIR is the caller's).
+	if pft_tmpdir && case $PFT_DIR in *[!A-Za-z0-9/._-]*) false ;; esac && : >"$PFT_DIR/faulting.a" 2>/dev/null; then
 		rk_cheap=1
 		PFT_FPREV=$PFT_DIR/faulting.a
 		PFT_FCUR=$PFT_DIR/faulting.b
