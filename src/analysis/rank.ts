@@ -88,8 +88,11 @@ export function rankProcesses(facts: RankFacts, options: RankOptions | number = 
       e.comm = p.comm;
       e.majflt[i] = p.majflt;
       e.read[i] = snap.readBytes[String(p.pid)];
-      // Only non-zero VmSwap is printed: a listed process without a line had none.
-      if (snap.vmSwapKb) e.swap[i] = snap.vmSwapKb[String(p.pid)] ?? 0;
+      // Read for every process: only non-zero VmSwap is printed, so one without a line had none. Read for some
+      // (vmSwapListed): a process without an entry was not read.
+      const swap = snap.vmSwapKb?.[String(p.pid)];
+      if (swap !== undefined) e.swap[i] = swap;
+      else if (snap.vmSwapKb && !snap.vmSwapListed) e.swap[i] = 0;
     }
   });
 

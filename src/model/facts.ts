@@ -54,6 +54,11 @@ export const procSnapshotSchema = z.object({
    * `procs` and missing here had none. Absent when the playbook did not read it (rank output before version 2).
    */
   vmSwapKb: z.record(z.string(), z.number()).optional(),
+  /**
+   * true: vmSwapKb lists every process whose VmSwap was read, zeros included, and a pid missing from it was not
+   * read (rank output from version 3, which reads it for the processes that fault only).
+   */
+  vmSwapListed: z.boolean().optional(),
 });
 export type ProcSnapshot = z.infer<typeof procSnapshotSchema>;
 

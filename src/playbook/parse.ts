@@ -22,6 +22,7 @@ import { parsePerfScript, type TracerOutput } from './perf-script.js';
 import { parseProcSections } from './proc.js';
 import { parsePsi } from './psi.js';
 import { bodyLines, checkEnvelope, intField, numAttr, parseFailed, splitSections, strAttr, type Section } from './sections.js';
+import { parseSnapshotDump } from './snapshot.js';
 import { parseStatDump } from './stat.js';
 import { parseTracepoint } from './tracepoint.js';
 import { parseVmstat } from './vmstat.js';
@@ -114,6 +115,8 @@ function psiPair(sections: readonly Section[], step: string): Psi[] | null {
 /**
  * Output of `rank NONCE SAMPLE_SECONDS`: node info, SAMPLE_SECONDS+1 snapshots one second apart (every process's
  * stat, io read_bytes and, from version 2, VmSwap; /proc/vmstat counters), PSI at start and end, and /proc/meminfo.
+ * Version 3 reads the whole process table at the first, second and last snapshot only, and VmSwap of the processes
+ * that faulted in the first second (at the second and the last): each snapshot is one `head -v` dump.
  */
 export function parseRank(stdout: string, nonce: string): RankFacts {
   const sections = splitSections(stdout, nonce);
@@ -124,7 +127,8 @@ export function parseRank(stdout: string, nonce: string): RankFacts {
   if (psiPhases.length !== 2) throw parseFailed(`rank: expected psi phase=start and phase=end, found ${psiPhases.length} psi sections`);
   const psi = psiPair(psiPhases, 'rank');
   const begin0 = sections[0] as Section;
-  const withSwap = begin0.attrs.version !== undefined && numAttr(begin0, 'version') >= 2;
+  const version = begin0.attrs.version === undefined ? 1 : numAttr(begin0, 'version');
+  const withSwap = version >= 2;
   const snapshots: RankFacts['snapshots'] = [];
   const vmstat: Vmstat[] = [];
   for (let k = 0; k < sections.length; k++) {
@@ -133,6 +137,14 @@ export function parseRank(stdout: string, nonce: string): RankFacts {
     const i = numAttr(s, 'i');
     if (i !== snapshots.length) throw parseFailed(`rank: snapshot i=${i} at line ${s.line} out of order (expected i=${snapshots.length})`);
     const t = numAttr(s, 'uptime');
+    if (version >= 3) {
+      // One dump per snapshot; VmSwap only for the processes whose status was read (a zero is listed).
+      const d = parseSnapshotDump(s.body, t, `snapshot i=${i} (line ${s.line})`);
+      const swapRead = Object.keys(d.vmSwapKb).length > 0;
+      snapshots.push({ t, procs: d.procs, readBytes: d.readBytes, ...(swapRead ? { vmSwapKb: d.vmSwapKb, vmSwapListed: true } : {}) });
+      vmstat.push(d.vmstat);
+      continue;
+    }
     const c = sections[k + 1];
     if (!c || c.name !== 'counters' || c.attrs.i !== s.attrs.i) throw parseFailed(`rank: snapshot i=${i} at line ${s.line} has no counters section after it`);
     const counters = parseCounters(c, t, withSwap);

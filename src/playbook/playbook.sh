@@ -15,10 +15,12 @@
 # '! ' prefix. The first marker is `begin step=STEP`, the last `end step=STEP status=...`: an output without it
 # was cut. Sections, in order:
 #   probe:   begin, node, perf-check, end
-#   rank:    begin, node, perf-check, meminfo, psi phase=start, then for i in 0..SAMPLE_SECONDS:
-#            snap i= uptime= (head -v dump of /proc/PID/stat; `part=1`: only the processes that faulted in the
-#            first second, for 1 < i < SAMPLE_SECONDS), counters i= (grep -H of /proc/vmstat,
-#            /proc/PID/io read_bytes and the non-zero VmSwap lines of /proc/PID/status), then psi phase=end, end
+#   rank:    begin (version=3), node, meminfo, psi phase=start, then for i in 0..SAMPLE_SECONDS: snap i= uptime=
+#            (`table=1` at the first, second and last), whose body is one `head -v` dump (two at the second) of
+#            /proc/vmstat and: first and last, every /proc/PID/stat and /proc/PID/io; second, every stat, then the
+#            io and status of the processes that faulted in the first second; in between, the stat and io of those
+#            processes only; last, their status too. Then psi phase=end, end. (Version 2 had a counters section
+#            after each snap; the bot still reads it.)
 #   rank with CAPTURE_SECONDS TIER (overlapped): the same, and a system-wide capture (as `capture NONCE
 #            CAPTURE_SECONDS TIER`, no pids, its perf period measured before the first snapshot) runs from the
 #            start of the rank window; each second the processes
@@ -68,7 +70,8 @@ pft_cleanup() {
 		[ -n "$PFT_DIR" ] && rm -rf "$PFT_DIR"
 		[ -n "$PFT_TPID" ] && wait "$PFT_TPID"
 		[ -n "$PFT_NAP" ] && wait "$PFT_NAP"
-		[ -n "$PFT_DIR" ] && rm -rf "$PFT_DIR"
+		# Again only if something was waited for (one fork less for a step that traced nothing).
+		[ -n "$PFT_DIR" ] && [ -n "$PFT_TPID$PFT_NAP" ] && rm -rf "$PFT_DIR"
 	} </dev/null >/dev/null 2>&1
 	return 0
 }
@@ -130,11 +133,29 @@ pft_tmpdir() {
 	return 1
 }
 
+# pft_which NAME: the absolute path of an executable NAME in $PATH, in wh_v (empty when none). A search in the
+# shell itself: `$(command -v …)` costs a fork, and forks are what a step on a busy node pays for most.
+pft_which() {
+	wh_v=
+	wh_ifs=$IFS
+	IFS=:
+	set -f
+	for wh_d in $PATH; do
+		case $wh_d in /*) ;; *) continue ;; esac
+		if [ -f "$wh_d/$1" ] && [ -x "$wh_d/$1" ]; then
+			wh_v=$wh_d/$1
+			break
+		fi
+	done
+	set +f
+	IFS=$wh_ifs
+}
+
 pft_find_tools() {
-	PFT_PERF=$(command -v perf 2>/dev/null) || PFT_PERF=
-	PFT_BPFTRACE=$(command -v bpftrace 2>/dev/null) || PFT_BPFTRACE=
-	case $PFT_PERF in /*) ;; *) PFT_PERF= ;; esac
-	case $PFT_BPFTRACE in /*) ;; *) PFT_BPFTRACE= ;; esac
+	pft_which perf
+	PFT_PERF=$wh_v
+	pft_which bpftrace
+	PFT_BPFTRACE=$wh_v
 }
 
 pft_node() {
@@ -143,16 +164,36 @@ pft_node() {
 	printf 'hostname %s\n' "$nd_v"
 	if pft_read1 /proc/sys/kernel/osrelease; then nd_v=$rd_v; else nd_v=$(uname -r 2>/dev/null); fi
 	printf 'kernel %s\n' "$nd_v"
-	printf 'uid %s\n' "$(id -u 2>/dev/null)"
-	nd_v=$(getconf PAGESIZE 2>/dev/null) || nd_v=
-	if ! pft_is_uint "$nd_v"; then
-		# busybox has no getconf: the page size of this shell's first mapping, in kB.
-		nd_v=$(grep -m 1 '^KernelPageSize:' /proc/self/smaps 2>/dev/null)
-		set -- $nd_v
-		if pft_is_uint "$2"; then nd_v=$(($2 * 1024)); else nd_v=; fi
-	fi
+	# The uid and the CPUs this shell may run on (what nproc counts) from its own status, and the page size
+	# from its first mapping, read by the shell itself: each command in $(…) would cost a fork.
+	nd_uid=
+	nd_cpus=
+	{
+		while IFS= read -r nd_l; do
+			case $nd_l in
+			Uid:*) set -- $nd_l && nd_uid=$2 ;;
+			Cpus_allowed_list:*) set -- $nd_l && nd_cpus=$2 ;;
+			esac
+		done </proc/self/status
+	} 2>/dev/null
+	pft_is_uint "$nd_uid" || nd_uid=$(id -u 2>/dev/null)
+	printf 'uid %s\n' "$nd_uid"
+	nd_v=
+	{
+		while IFS= read -r nd_l; do
+			case $nd_l in KernelPageSize:*)
+				set -- $nd_l
+				pft_is_uint "$2" && [ "$3" = kB ] && nd_v=$(($2 * 1024))
+				break
+				;;
+			esac
+		done </proc/self/smaps
+	} 2>/dev/null
+	pft_is_uint "$nd_v" || nd_v=$(getconf PAGESIZE 2>/dev/null) || nd_v=
 	printf 'pagesize %s\n' "$nd_v"
-	nd_v=$(nproc 2>/dev/null) || nd_v=
+	pft_cpu_count "$nd_cpus"
+	nd_v=$cc_n
+	[ "$nd_v" -gt 0 ] 2>/dev/null || nd_v=$(nproc 2>/dev/null) || nd_v=
 	pft_is_uint "$nd_v" || nd_v=$(getconf _NPROCESSORS_ONLN 2>/dev/null) || nd_v=
 	pft_is_uint "$nd_v" || nd_v=$(grep -c '^processor' /proc/cpuinfo 2>/dev/null) || nd_v=
 	printf 'nproc %s\n' "$nd_v"
@@ -164,8 +205,29 @@ pft_node() {
 	printf 'pagecluster %s\n' "$rd_v"
 	printf 'perf %s\n' "$PFT_PERF"
 	printf 'bpftrace %s\n' "$PFT_BPFTRACE"
-	# Whole /proc/self/mounts lines (escaped by the kernel: \040 for a space, \012 for a newline).
-	grep -E '^[^ ]+ [^ ]+ tmpfs ' /proc/self/mounts 2>/dev/null | head -n 2000 | sed 's/^/tmpfs /'
+	# Whole /proc/self/mounts lines (escaped by the kernel: \040 for a space, \012 for a newline). One sed,
+	# bounded by the lines it reads: a pipeline would cost a fork per command.
+	sed -n -e '/^[^ ][^ ]* [^ ][^ ]* tmpfs /s/^/tmpfs /p' -e '20000q' /proc/self/mounts 2>/dev/null
+}
+
+# pft_cpu_count LIST: how many CPUs a list such as `0-3,8,10-11` names, in cc_n (0 when it is not one).
+pft_cpu_count() {
+	cc_n=0
+	cc_ifs=$IFS
+	IFS=,
+	set -f
+	for cc_r in $1; do
+		cc_a=${cc_r%-*}
+		cc_b=${cc_r#*-}
+		if pft_is_uint "$cc_a" && pft_is_uint "$cc_b" && [ "$cc_b" -ge "$cc_a" ]; then
+			cc_n=$((cc_n + cc_b - cc_a + 1))
+		else
+			cc_n=0
+			break
+		fi
+	done
+	set +f
+	IFS=$cc_ifs
 }
 
 # A 0.1 s trial of `perf record -e major-faults -c 1 -d -a` into a file that is removed again.
@@ -254,20 +316,37 @@ pft_overlap_start() {
 	return 0
 }
 
-# pft_rank_changes SNAPSHOT_FILE: `PID MAJFLT` of the processes whose majflt grew since the last call (or that
-# are new with some), most major faults first, in $PFT_DIR/faulting.new; the snapshot becomes the baseline.
-# Few processes: every fork counts on a node with thousands of processes.
+# pft_rank_pairs: copies a snapshot (stdin) to stdout, and writes `PID MAJFLT` of each stat record with
+# majflt > 0 (the 10th field after the comm's last ') ') into $PFT_FCUR: one sed instead of tee, sed and sort.
+# In the C locale: its regex runs about 4× faster than in a UTF-8 one, and the text is ASCII but for comm.
+pft_rank_pairs() {
+	LC_ALL=C sed -e h -e "s/^\([0-9][0-9]*\) .*) \([^ ]* \)\{9\}\([1-9][0-9]*\) .*/\1 \3/w $PFT_FCUR" -e g
+}
+
+# pft_rank_changes: `PID MAJFLT` of the processes whose majflt grew since the last call (or that are new with
+# some) in the file $PFT_FNEW, most major faults first when overlapped (pft_overlap_faulting reads the first
+# few); the snapshot's pairs become the baseline. Few processes: every fork counts at thousands of processes.
 pft_rank_changes() {
-	# One sed: PID and majflt (the 10th field after the comm's last ') '), only when majflt is not 0.
-	sed -n 's/^\([0-9][0-9]*\) .*) \([^ ]* \)\{9\}\([1-9][0-9]*\) .*/\1 \3/p' "$1" 2>/dev/null | sort >"$PFT_FCUR"
-	comm -13 "$PFT_FPREV" "$PFT_FCUR" 2>/dev/null | sort -k2,2nr >"$PFT_DIR/faulting.new"
+	if [ -s "$PFT_FPREV" ]; then
+		PFT_FNEW=$PFT_DIR/faulting.new
+		grep -v -x -F -f "$PFT_FPREV" "$PFT_FCUR" >"$PFT_FNEW" 2>/dev/null
+	else
+		PFT_FNEW=$PFT_FCUR # nothing had faulted: every pair is new
+	fi
+	[ -n "$PFT_OVERLAP" ] && [ -s "$PFT_FNEW" ] && pft_rank_sort
 	# The two files swap roles, without a fork.
 	rc_t=$PFT_FPREV
 	PFT_FPREV=$PFT_FCUR
 	PFT_FCUR=$rc_t
 }
 
-# pft_overlap_faulting: read the details of this second's faulting processes (faulting.new; at most
+# pft_rank_sort: $PFT_FNEW, most major faults first, into its own file (PFT_FNEW may be the next baseline).
+pft_rank_sort() {
+	sort -k2,2nr "$PFT_FNEW" >"$PFT_DIR/faulting.sorted" 2>/dev/null
+	PFT_FNEW=$PFT_DIR/faulting.sorted
+}
+
+# pft_overlap_faulting: read the details of this second's faulting processes (PFT_FNEW; at most
 # PFT_OVERLAP_PER_SEC a second and PFT_MAX_OTHER_PIDS in all) while they still run.
 PFT_OVERLAP_PER_SEC=8
 PFT_OVERLAP_READ=0
@@ -281,27 +360,37 @@ pft_overlap_faulting() {
 		of_n=$((of_n + 1))
 		pft_details "$of_p" during >>"$PFT_DIR/during.out"
 		PFT_OVERLAP_READ=$((PFT_OVERLAP_READ + 1))
-	done <"$PFT_DIR/faulting.new"
+	done <"$PFT_FNEW"
 	return 0
 }
 
 # pft_rank_set: after the second snapshot, the processes that faulted in the first second (at most
 # PFT_RANK_MAX_PIDS, most faults first) become the only ones read in the snapshots between the second and the
-# last: their stat and io files, in PFT_RANK_STAT and PFT_RANK_IO.
+# last: their stat and io files, in PFT_RANK_STAT and PFT_RANK_IO; their status files (VmSwap) are read at the
+# second and the last snapshot, PFT_RANK_STATUS.
 PFT_RANK_MAX_PIDS=256
 PFT_RANK_STAT=
 PFT_RANK_IO=
+PFT_RANK_STATUS=
 pft_rank_set() {
 	PFT_RANK_STAT=
 	PFT_RANK_IO=
+	PFT_RANK_STATUS=
 	rs_n=0
 	while read -r rs_p rs_m; do
-		[ "$rs_n" -ge "$PFT_RANK_MAX_PIDS" ] && break
 		pft_is_uint "$rs_p" || continue
+		if [ "$rs_n" -ge "$PFT_RANK_MAX_PIDS" ]; then
+			# More than the cap: sort (a fork) only now, and keep those with the most.
+			[ "$PFT_FNEW" = "$PFT_DIR/faulting.sorted" ] && break
+			pft_rank_sort
+			pft_rank_set
+			return 0
+		fi
 		PFT_RANK_STAT="$PFT_RANK_STAT /proc/$rs_p/stat"
 		PFT_RANK_IO="$PFT_RANK_IO /proc/$rs_p/io"
+		PFT_RANK_STATUS="$PFT_RANK_STATUS /proc/$rs_p/status"
 		rs_n=$((rs_n + 1))
-	done <"$PFT_DIR/faulting.new"
+	done <"$PFT_FNEW"
 	return 0
 }
 
@@ -330,8 +419,8 @@ pft_overlap_finish() {
 
 pft_step_rank() {
 	rk_s=$1
-	# version 2: counters carry VmSwap.
-	pft_mark "begin step=rank version=2 seconds=$rk_s${2:+ capture=$2 tier=$3}"
+	# version 3: each snapshot is one `head -v` dump of /proc/vmstat and /proc/PID/{stat,io,status} files.
+	pft_mark "begin step=rank version=3 seconds=$rk_s${2:+ capture=$2 tier=$3}"
 	pft_find_tools
 	if [ -n "$2" ]; then
 		# The rate that picks perf's period is measured before anything of ours runs: read alongside the
@@ -349,13 +438,22 @@ pft_step_rank() {
 	pft_node
 	# No perf trial here: it costs ~0.2 s CPU on a node that may be thrashing, and capture finds out anyway.
 	pft_mark "meminfo"
-	grep -E '^(MemTotal|MemFree|MemAvailable|Buffers|Cached|SwapTotal|SwapFree):' /proc/meminfo 2>/dev/null
+	{
+		while IFS= read -r rk_l; do
+			case $rk_l in MemTotal:* | MemFree:* | MemAvailable:* | Buffers:* | Cached:* | SwapTotal:* | SwapFree:*)
+				printf '%s\n' "$rk_l"
+				;;
+			esac
+		done </proc/meminfo
+	} 2>/dev/null
 	pft_psi start
 	# The whole process table at the first, second and last snapshot; in between only the processes that
 	# faulted in the first second (the others' counters are spread over the gap by the bot). Needs a
-	# temporary directory to compare snapshots; without one every snapshot is whole.
+	# temporary directory to compare snapshots; without one every snapshot is whole (and VmSwap is not read).
 	rk_cheap=
-	if pft_tmpdir && : >"$PFT_DIR/faulting.a" 2>/dev/null; then
+	PFT_FNEW=
+	# The pairs file's name goes into a sed script (`w FILE`): only a plain path may (TMPDIR is the caller's).
+	if pft_tmpdir && case $PFT_DIR in *[!A-Za-z0-9/._-]*) false ;; esac && : >"$PFT_DIR/faulting.a" 2>/dev/null; then
 		rk_cheap=1
 		PFT_FPREV=$PFT_DIR/faulting.a
 		PFT_FCUR=$PFT_DIR/faulting.b
@@ -367,52 +465,35 @@ pft_step_rank() {
 			sleep 1 </dev/null >/dev/null 2>&1 &
 			PFT_NAP=$!
 		fi
-		rk_whole=1
-		[ -n "$rk_cheap" ] && [ "$rk_i" -gt 1 ] && [ "$rk_i" -lt "$rk_s" ] && rk_whole=0
 		pft_read1 /proc/uptime
-		# One process reads every stat file; a pid that vanished in between prints nothing (error on stderr).
-		# cut keeps fields 1-28 of each line: majflt is field 12 plus one per space in comm (at most 15), so it
-		# is always kept, and the output halves.
-		if [ "$rk_whole" = 1 ]; then
+		# One process per snapshot (forks cost more than reading the files): a `head -v` dump of /proc/vmstat
+		# and of the stat files of every process (first, second and last snapshot) or of those that faulted
+		# in the first second (the others), their io files (read_bytes; all but the second snapshot) and
+		# their status files (VmSwap; second and last). A pid that vanished in between prints nothing or an
+		# empty file.
+		if [ "$rk_i" -eq 0 ] || [ "$rk_i" -ge "$rk_s" ] || [ -z "$rk_cheap" ]; then
+			pft_mark "snap i=$rk_i uptime=${rd_v%% *} table=1"
+			set -- /proc/vmstat /proc/[0-9]*/stat /proc/[0-9]*/io $PFT_RANK_STATUS
+		elif [ "$rk_i" -eq 1 ]; then
+			pft_mark "snap i=$rk_i uptime=${rd_v%% *} table=1"
+			set -- /proc/vmstat /proc/[0-9]*/stat
+		else
 			pft_mark "snap i=$rk_i uptime=${rd_v%% *}"
-			if [ -n "$rk_cheap" ] && { [ "$rk_i" -le 1 ] || [ -n "$PFT_OVERLAP" ]; } && [ "$rk_i" -lt "$rk_s" ]; then
-				head -v -c 4096 /proc/[0-9]*/stat 2>/dev/null | cut -d ' ' -f 1-28 | tee "$PFT_DIR/snap"
-			else
-				head -v -c 4096 /proc/[0-9]*/stat 2>/dev/null | cut -d ' ' -f 1-28
-			fi
-		else
-			pft_mark "snap i=$rk_i uptime=${rd_v%% *} part=1"
-			: >"$PFT_DIR/snap"
-			# head with no file would read stdin: nothing to read when nothing faulted.
-			if [ -n "$PFT_RANK_STAT" ]; then
-				if [ -n "$PFT_OVERLAP" ]; then
-					head -v -c 4096 $PFT_RANK_STAT 2>/dev/null | cut -d ' ' -f 1-28 | tee "$PFT_DIR/snap"
-				else
-					head -v -c 4096 $PFT_RANK_STAT 2>/dev/null | cut -d ' ' -f 1-28
-				fi
-			fi
+			set -- /proc/vmstat $PFT_RANK_STAT $PFT_RANK_IO
 		fi
-		# Per-process swap growth: VmSwap (anonymous memory in swap; not shmem), read at the first and the
-		# last snapshot only: every status file is costly at thousands of processes. Only non-zero lines,
-		# so a pid without one had none (kernel threads have no VmSwap line at all).
-		if [ "$rk_i" -eq 0 ] || [ "$rk_i" -ge "$rk_s" ]; then
-			pft_mark "counters i=$rk_i swap=1"
-			grep -H -E '^(read_bytes:|pgmajfault |pswpin |pswpout |VmSwap:[[:space:]]*[1-9])' \
-				/proc/vmstat /proc/[0-9]*/io /proc/[0-9]*/status 2>/dev/null
-		elif [ "$rk_whole" = 1 ]; then
-			pft_mark "counters i=$rk_i swap=0"
-			grep -H -E '^(read_bytes:|pgmajfault |pswpin |pswpout )' /proc/vmstat /proc/[0-9]*/io 2>/dev/null
-		else
-			pft_mark "counters i=$rk_i swap=0 part=1"
-			grep -H -E '^(read_bytes:|pgmajfault |pswpin |pswpout )' /proc/vmstat $PFT_RANK_IO 2>/dev/null
-		fi
+		# The first snapshot is the baseline; from the second on, who faulted in the last second. The second
+		# picks the processes read until the last; overlapped, their maps are read now, while they run.
 		if [ -n "$rk_cheap" ] && [ "$rk_i" -lt "$rk_s" ] && { [ "$rk_i" -le 1 ] || [ -n "$PFT_OVERLAP" ]; }; then
-			# The first snapshot is the baseline; from the second on, who faulted in the last second. The
-			# second snapshot picks the processes read until the last; overlapped, their maps are read now,
-			# while they run.
-			pft_rank_changes "$PFT_DIR/snap"
-			[ "$rk_i" -eq 1 ] && pft_rank_set
+			head -v -c 16384 "$@" 2>/dev/null | pft_rank_pairs
+			pft_rank_changes
+			if [ "$rk_i" -eq 1 ]; then
+				pft_rank_set
+				# Their io and VmSwap belong to this snapshot, read a moment later.
+				[ -n "$PFT_RANK_IO" ] && head -v -c 16384 $PFT_RANK_IO $PFT_RANK_STATUS 2>/dev/null
+			fi
 			[ "$rk_i" -ge 1 ] && pft_overlap_faulting
+		else
+			head -v -c 16384 "$@" 2>/dev/null
 		fi
 		[ "$rk_i" -ge "$rk_s" ] && break
 		wait "$PFT_NAP"

@@ -1,6 +1,7 @@
 /**
  * playbook.mode overlapped: one rank step whose output carries a whole capture step after its own, recorded
- * on this machine with a paced file reader faulting (test/fixtures/playbook-rank-overlapped.cmd).
+ * on this machine with a paced file reader faulting (test/fixtures/playbook-rank-overlapped.cmd, and
+ * playbook-rank-overlapped-v3.cmd for the rank's version 3).
  */
 import { describe, expect, it } from 'vitest';
 import { parseCapture, parseRank } from '../../../src/playbook/parse.js';
@@ -8,9 +9,9 @@ import { splitOverlapped } from '../../../src/pipeline.js';
 import { rankProcesses } from '../../../src/analysis/rank.js';
 import { fixture, NONCE } from './helpers.js';
 
-const text = fixture('playbook-rank-overlapped.txt');
+describe.each(['playbook-rank-overlapped.txt', 'playbook-rank-overlapped-v3.txt'])('an overlapped rank step (%s)', (name) => {
+  const text = fixture(name);
 
-describe('an overlapped rank step', () => {
   it('splits into the rank and the capture output, each a complete step', () => {
     const { rankPart, capturePart } = splitOverlapped(text, NONCE);
     expect(rankPart.trimEnd().split('\n').at(-1)).toBe(`@@pft:${NONCE} end step=rank status=ok`);
