@@ -20,6 +20,7 @@ import * as rank from './rank.js';
 import * as replicas from './replicas.js';
 import * as resolve from './resolve.js';
 import * as resolvedStorm from './resolved-storm.js';
+import * as storeReplicas from './store-replicas.js';
 import * as sampling from './sampling.js';
 import * as verdict from './verdict.js';
 
@@ -33,6 +34,7 @@ const MEASUREMENTS: { key: string; title: string; run: (o: BenchOptions) => Prom
   { key: 'verdict', title: '7. Time to verdict', run: verdict.run },
   { key: 'sampling', title: '8. Capture at high fault rates', run: sampling.run },
   { key: 'replicas', title: '9. Several replicas', run: replicas.run },
+  { key: 'store', title: '10. Shared store cost', run: storeReplicas.run },
 ];
 
 const args = process.argv.slice(2);

@@ -1,9 +1,9 @@
 /**
- * The shared store (PostgreSQL, a private cluster on loopback, durability off as in the tests): what one admission
+ * 10. The shared store (PostgreSQL, a private cluster on loopback, durability off as in the tests): what one admission
  * and one claimed-and-completed triage cost, and whether two replicas drain a queue faster than one. No target
  * yet: these are the figures to compare the next change with.
  *
- *   flock /tmp/pft-kernel.lock npx tsx bench/store-replicas.ts    # this measurement alone
+ *   npm run bench -- --only=store
  */
 import { fileURLToPath } from 'node:url';
 import { TriageError } from '../src/errors.js';
@@ -95,10 +95,10 @@ export async function run(opts: BenchOptions): Promise<Section> {
     const twoRate = round(median(two), 0);
     return {
       rows: [
-        { id: '8a', measurement: 'shared store', figure: `admission of one alert (PostgreSQL), p50 over ${admissions * runs}`, value: p50, unit: 'ms' },
-        { id: '8b', measurement: 'shared store', figure: `admission of one alert (PostgreSQL), p95 over ${admissions * runs}`, value: p95, unit: 'ms' },
+        { id: '10a', measurement: 'shared store', figure: `admission of one alert (PostgreSQL), p50 over ${admissions * runs}`, value: p50, unit: 'ms' },
+        { id: '10b', measurement: 'shared store', figure: `admission of one alert (PostgreSQL), p95 over ${admissions * runs}`, value: p95, unit: 'ms' },
         {
-          id: '8c',
+          id: '10c',
           measurement: 'shared store',
           figure: `claim + complete over ${NODES} nodes, two replicas × 2 workers (median of ${runs})`,
           value: twoRate,
