@@ -79,7 +79,8 @@ export class Dispatcher {
   private pumping: Promise<void> | null = null;
   private pumpAgain = false;
   private pumpScheduled = false;
-  private timers: NodeJS.Timeout[] = [];
+  private pollTimer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
   /** Set while the store refuses writes: the queue is tried again when it fires. */
   private storeRetry: NodeJS.Timeout | undefined;
   private accepting = true;
@@ -118,13 +119,11 @@ export class Dispatcher {
     if (this.started) return;
     this.started = true;
     const pollMs = this.deps.pollMs ?? POLL_MS;
-    this.timers.push(
-      setInterval(() => {
-        this.sweepDue = true;
-        this.schedulePump();
-      }, pollMs).unref(),
-    );
-    this.timers.push(setInterval(() => void this.renew(), Math.max(200, Math.floor(this.leaseMs / 3))).unref());
+    this.pollTimer = setInterval(() => {
+      this.sweepDue = true;
+      this.schedulePump();
+    }, pollMs).unref();
+    this.renewTimer = setInterval(() => void this.renew(), Math.max(200, Math.floor(this.leaseMs / 3))).unref();
     this.schedulePump();
   }
 
@@ -382,8 +381,7 @@ export class Dispatcher {
   async close(graceMs: number): Promise<{ finished: string[]; interrupted: string[] }> {
     this.accepting = false;
     clearTimeout(this.storeRetry);
-    for (const t of this.timers) clearInterval(t);
-    this.timers = [];
+    clearInterval(this.pollTimer);
     await this.pumping;
     const { store, log, replica } = this.deps;
     const inFlight = [...this.running.values()];
@@ -391,10 +389,9 @@ export class Dispatcher {
     const graceOver = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), graceMs);
     });
-    // Leases are renewed while the grace runs, so no other replica takes a finishing triage over.
-    const renewing = setInterval(() => void this.renew(), Math.max(200, Math.floor(this.leaseMs / 3)));
+    // Leases are still renewed while the grace runs, so no other replica takes a finishing triage over.
     await Promise.race([Promise.all(inFlight.map((r) => r.done)), graceOver]);
-    clearInterval(renewing);
+    clearInterval(this.renewTimer);
     clearTimeout(timer);
     const interrupted: string[] = [];
     for (const r of this.running.values()) {
