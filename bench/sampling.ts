@@ -172,7 +172,7 @@ export async function run(opts: BenchOptions): Promise<Section> {
   try {
     gen = await startFileReader({ dir: disk.dir, sizeMb: 64 });
     await waitForMajorFaults(gen.pid, 5000);
-    opts.log(`sampling: pft-filereader on ${disk.device} (direct I/O ${disk.directIo}), ${order.length} windows of ${seconds} s: ${rounds} × (none, every fault, none, sampled), none`);
+    opts.log(`sampling: pft-filereader on ${disk.device} (${disk.backing}), ${order.length} windows of ${seconds} s: ${rounds} × (none, every fault, none, sampled), none`);
     playbook = await playbookPeriod(gen, seconds);
     opts.log(`sampling: the playbook's own capture: period ${playbook.period} at ${playbook.periodRate}/s before the window, ${playbook.samples} samples, ${playbook.lost} cut`);
     for (const mode of order) {
@@ -206,9 +206,13 @@ export async function run(opts: BenchOptions): Promise<Section> {
   const sampledWindows = windows.filter((w) => w.mode === 'sampled');
   const periods = sampledWindows.map((w) => w.period!);
   const fastEnough = baseRate >= TARGET_RATE;
+  /** One disturbed window (a neighbour on a busy machine) is tolerated: the rest must agree within 10 points. */
   const noisy = (m: Mode): boolean => {
     const xs = bracketed(m, (w) => w.rate).map((r) => (1 - r) * 100);
-    return Math.max(...xs) - Math.min(...xs) > 10;
+    const mid = median(xs);
+    const far = xs.reduce((a, x, i) => (Math.abs(x - mid) > Math.abs(xs[a]! - mid) ? i : a), 0);
+    const rest = xs.length >= 4 ? xs.filter((_, i) => i !== far) : xs;
+    return Math.max(...rest) - Math.min(...rest) > 10;
   };
   const judge = (value: number, m: Mode): boolean | null => (!fastEnough || noisy(m) ? null : value < TARGET_PCT);
 
@@ -221,7 +225,7 @@ export async function run(opts: BenchOptions): Promise<Section> {
     `sampled windows: period ${periods.join(', ')} from ${sampledWindows.map((w) => `${w.periodRate}/s`).join(', ')} measured before the window; ` +
       `${sampledWindows.map((w) => w.samples).join(', ')} samples (${sampledWindows.map((w) => w.lost).join(', ')} lost by perf); ` +
       `recording every fault gave ${byMode('every').map((w) => w.samples).join(', ')} samples a window, where the node keeps at most 50,000`,
-    `single windows ranged ${spread('every')} (every fault) and ${spread('sampled')} (sampled) in throughput lost; a range wider than 10 points is not judged`,
+    `single windows ranged ${spread('every')} (every fault) and ${spread('sampled')} (sampled) in throughput lost; when, leaving out the one farthest from the median, they still span more than 10 points, the throughput figure is not judged`,
   ];
   const rows: Row[] = [
     {

@@ -1,7 +1,7 @@
 /**
  * High fault rates: when the node faults faster than the 50,000-sample cap holds over the capture window, perf
  * records 1 in P major faults (`perf record -c P`), P from pgmajfault just before the window. On the `local` node
- * with perf, a file reader on an in-memory ext4 (loop device over tmpfs) makes well over 10,000 real major
+ * with perf, a file reader on an in-memory ext4 (zram, or a loop device over tmpfs) makes well over 10,000 real major
  * faults/s: the capture is sampled, the verdict still names the reader and its file, reconciliation counts each
  * sample as P faults, and the report and the Slack message say "1 in P sampled". A paced reader well below the
  * cap is recorded fault by fault (P = 1).
@@ -35,7 +35,7 @@ beforeAll(async () => {
   disk = createRamDisk(160);
   fast = await startFileReader({ dir: disk.dir, sizeMb: 64 });
   const rate = await waitForMajorFaults(fast.pid, FAST_RATE);
-  console.log(`[sampling] reader on ${disk.device} (direct I/O ${disk.directIo}): ${Math.round(rate)} major faults/s`);
+  console.log(`[sampling] reader on ${disk.device} (${disk.backing}): ${Math.round(rate)} major faults/s`);
 }, 120_000);
 
 afterAll(async () => {

@@ -27,6 +27,7 @@ import {
   waitGone,
   type Generator,
 } from '../support/generators.js';
+import { createRamDisk, sweepStaleRamDisks } from '../support/ram-disk.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -276,6 +277,37 @@ describe('fault generators', () => {
     expect(swept.files).toContain(killed.dataDir);
     for (const d of [...killed.dirs, killed.dataDir]) expect(fs.existsSync(d)).toBe(false);
     if (swapUsersOtherThanMe().length === 0) expect(swapIsActive()).toBe(false);
+  });
+
+  it('ram disk: zram first, loop on tmpfs as the fallback; both fault fast and leave nothing behind', async () => {
+    for (const prefer of ['zram', 'loop'] as const) {
+      const disk = createRamDisk(64, prefer);
+      try {
+        expect(disk.backing).toMatch(prefer === 'zram' ? /^zram \(/ : /^loop on tmpfs/);
+        const gen = await startFileReader({ dir: disk.dir, sizeMb: 16 });
+        const rate = await waitForMajorFaults(gen.pid, 5000);
+        console.log(`[ram disk] ${disk.backing}: ${Math.round(rate)} major faults/s`);
+        await gen.stop();
+      } finally {
+        disk.remove();
+      }
+      expect(fs.readFileSync('/proc/mounts', 'utf8')).not.toContain(disk.dir);
+      expect(fs.existsSync(disk.dir)).toBe(false);
+      if (prefer === 'zram') expect(fs.existsSync(`/sys/block/${path.basename(disk.device)}`)).toBe(false);
+      else expect(execFileSync('losetup', ['-a'], { encoding: 'utf8' })).not.toMatch(/pft-ramdisk-/);
+    }
+    // A test process killed with its disk mounted: the next sweep unmounts it and gives the device back.
+    const killed = runChild(
+      "const m = await import('./test/support/ram-disk.ts'); const d = m.createRamDisk(32);" +
+        "console.log(JSON.stringify({ dir: d.dir, device: d.device })); process.kill(process.pid, 'SIGKILL');",
+      { expectKilled: true },
+    );
+    const left = JSON.parse(killed) as { dir: string; device: string };
+    expect(fs.readFileSync('/proc/mounts', 'utf8')).toContain(left.dir);
+    expect(sweepStaleRamDisks()).toContain(path.basename(left.dir));
+    expect(fs.readFileSync('/proc/mounts', 'utf8')).not.toContain(left.dir);
+    expect(fs.existsSync(`/sys/block/${path.basename(left.device)}`)).toBe(false);
+    expect(fs.readdirSync('/dev/shm').filter((n) => n.startsWith('pft-ramdisk-'))).toEqual([]);
   });
 
   it('names the missing prerequisite instead of skipping', async () => {
