@@ -27,6 +27,8 @@ export function sshConfig(
     /** Log in as this user with this key instead of the sshd's root login. */
     user?: string;
     privateKeyPath?: string;
+    /** `ssh.sudo: true` and `ssh.playbook: installed`: the setup of scripts/setup-node.sh (test/support/triage-user.ts). */
+    installed?: boolean;
   } = {},
 ): { config: Config; node: NodeConfig } {
   const config = configSchema.parse({
@@ -41,6 +43,7 @@ export function sshConfig(
           privateKeyPath: overrides.privateKeyPath ?? sshd.privateKeyPath,
           hostKey: overrides.hostKey ?? sshd.hostKeyFingerprint,
           connectTimeoutSeconds: overrides.connectTimeoutSeconds ?? 5,
+          ...(overrides.installed ? { sudo: true, playbook: 'installed' } : {}),
         },
       },
     ],

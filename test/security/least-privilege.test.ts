@@ -6,25 +6,24 @@
  * Needs root; the user, its home, the sudoers file and the install dir are removed afterwards.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { appendFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { triageNode } from '../../src/pipeline.js';
 import { INSTALL_DIR, INSTALLED_PLAYBOOK, INSTALLED_STEP } from '../../src/remote/command.js';
 import { sudoersRule } from '../support/sudoers.js';
 import { packageRoot } from '../../src/paths.js';
-import { requireCommands } from '../remote/helpers.js';
-import { generateClientKey, startSshd, stopAllSshd, type ClientKey, type Sshd } from '../support/sshd.js';
+import { startSshd, stopAllSshd, type ClientKey, type Sshd } from '../support/sshd.js';
+import { installTriageUser, sudoersFile, type TriageUser } from '../support/triage-user.js';
 import { watchNode } from './node-watch.js';
 
 const USER = 'pft-test-triage';
-const SUDOERS = `/etc/sudoers.d/pagefault-triage-${USER}`;
-const SETUP = join(packageRoot, 'scripts', 'setup-node.sh');
+const SUDOERS = sudoersFile(USER);
 const NONCE = '0123456789abcdef0123456789abcdef';
 
 let sshd: Sshd;
+let triage: TriageUser;
 let keyDir: string;
 let key: ClientKey;
 let home: string;
@@ -57,23 +56,15 @@ function config(over: { sudo: boolean; playbook?: 'stdin' | 'installed'; user?: 
 }
 
 beforeAll(async () => {
-  requireCommands('sudo', 'visudo', 'useradd', 'usermod', 'userdel', 'ssh-keygen');
-  // A run that crashed before its afterAll leaves its own user and rule behind: clear those. Anything else in
-  // the install dir is a real installation, which this test must not touch.
-  if (existsSync(SUDOERS) || spawnSync('id', ['-u', USER], { stdio: 'ignore' }).status === 0) spawnSync('sh', [SETUP, '--uninstall', '--user', USER], { stdio: 'pipe' });
-  expect(existsSync(INSTALL_DIR), `${INSTALL_DIR} exists already: not touching a real installation`).toBe(false);
-  keyDir = mkdtempSync(join(tmpdir(), 'pft-test-lp-'));
-  chmodSync(keyDir, 0o755); // the user's home is in here, and sshd reads authorized_keys as the user
-  key = generateClientKey(keyDir);
-  home = join(keyDir, 'home');
-  execFileSync('sh', [SETUP, '--user', USER, '--pubkey', key.publicKeyPath, '--from', '127.0.0.1', '--home', home], { stdio: 'pipe' });
-  sshd = await startSshd({ clientKey: key, extraConfig: [`Match User ${USER}`, '  AuthorizedKeysFile .ssh/authorized_keys'] });
+  triage = installTriageUser(USER);
+  ({ key, home } = triage);
+  keyDir = dirname(home);
+  sshd = await startSshd(triage.sshdOptions);
 }, 60_000);
 
 afterAll(async () => {
   await stopAllSshd();
-  spawnSync('sh', [SETUP, '--uninstall', '--user', USER], { stdio: 'pipe' });
-  if (keyDir) rmSync(keyDir, { recursive: true, force: true });
+  triage?.remove();
 }, 60_000);
 
 describe('scripts/setup-node.sh', () => {
