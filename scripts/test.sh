@@ -1,6 +1,7 @@
 #!/bin/sh
 # The whole test suite, from a fresh clone: installs what the tests need, builds, runs every test.
-# Real-fault tests share one kernel, so vitest runs test files one at a time (vitest.config.ts).
+# Real-fault tests share one kernel, so vitest runs those files one at a time; the files that only wait on
+# timers run beside them (vitest.config.ts).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -10,14 +11,37 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 npm run build
 npx tsc -p tsconfig.json --noEmit
-# Vitest's own summary, plus one plain "N passed, N failed" line read from its JSON report.
-report=$(mktemp)
+# Vitest's own summary, plus one plain "N passed, N failed" line read from its JSON reports.
+# With no arguments, the two lanes of vitest.config.ts run side by side: `kernel` (real faults, perf, the
+# playbook: one file at a time) in the foreground, `beside` (files that only wait on timers, Slack stand-ins and
+# the database) in the background, its output shown when both are done. Arguments run one vitest as given.
+dir=$(mktemp -d)
+beside=
+trap '[ -n "$beside" ] && kill "$beside" 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 status=0
-npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+if [ $# -gt 0 ]; then
+  npx vitest run --reporter=default --reporter=json --outputFile.json="$dir/all.json" "$@" || status=$?
+else
+  npx vitest run --project beside --reporter=default --reporter=json --outputFile.json="$dir/beside.json" >"$dir/beside.log" 2>&1 &
+  beside=$!
+  npx vitest run --project kernel --reporter=default --reporter=json --outputFile.json="$dir/kernel.json" || status=$?
+  wait "$beside" || status=$?
+  beside=
+  printf '\n---- project beside (ran alongside) ----\n'
+  cat "$dir/beside.log"
+fi
 node -e '
-  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  const skipped = r.numPendingTests + r.numTodoTests;
-  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
-' "$report" || true
-rm -f "$report"
+  const fs = require("fs");
+  const files = process.argv.slice(1);
+  const missing = files.filter((f) => !fs.existsSync(f));
+  if (missing.length) { console.log(`no test report from ${missing.map((f) => f.replace(/.*\//, "")).join(", ")}: vitest did not finish`); process.exit(1); }
+  let passed = 0, failed = 0, skipped = 0;
+  for (const f of files) {
+    const r = JSON.parse(fs.readFileSync(f, "utf8"));
+    passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + r.numTodoTests;
+  }
+  console.log(`${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' $(if [ $# -gt 0 ]; then echo "$dir/all.json"; else echo "$dir/kernel.json $dir/beside.json"; fi) || status=1
 exit "$status"
