@@ -138,13 +138,17 @@ export async function run(opts: BenchOptions): Promise<Section> {
     for (let i = 0; i < addrs.length; i++) if (index.lookup(addrs[i]!) >= 0) hits++;
   });
 
-  // The product's path: resolveSamples (index per pid, counts per mapping, classification). First call, then warm.
+  // The product's path: resolveSamples (index per pid, counts per mapping, classification) and the top file's
+  // offsets for its hot regions. First call, then warm.
   const resolveRuns: { cpu: number; wall: number }[] = [];
   for (let k = 0; k < 6; k++) {
     resolveRuns.push(
       measure(() => {
         const res = resolveSamples(samples, procs);
         if (res.resolved !== hits) throw new Error(`resolveSamples resolved ${res.resolved}, the index ${hits}`);
+        // As analyze does: the file offsets of the top file, for its hot regions.
+        const top = res.files[0];
+        if (top && !res.fileOffsets(top.kind, top.path)) throw new Error(`no file offsets for the top file ${top.path}`);
       }),
     );
   }
@@ -181,7 +185,7 @@ export async function run(opts: BenchOptions): Promise<Section> {
       {
         id: '3b',
         measurement: 'resolution',
-        figure: 'addresses/CPU-s: resolveSamples (index + counts + classify), warm (calls 4-6 of 6, median)',
+        figure: 'addresses/CPU-s: resolveSamples (index + counts + classify + top file offsets), warm (calls 4-6 of 6, median)',
         value: M(resolveWarm),
         unit: 'M/s',
         anchor: { name: 'index cold (3a)', value: M(coldRate), unit: 'M/s' },

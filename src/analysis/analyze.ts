@@ -53,7 +53,7 @@ export function analyze(input: AnalyzeInput): { analysis: Analysis; verdict: Ver
   };
   // Where in the file: for the file that a file verdict would name (the top file-backed file).
   const topFile = resolution.files.find((f) => f.kind === 'file-data' || f.kind === 'file-code');
-  const offsets = topFile ? resolution.fileOffsets.get(`${topFile.kind}\0${topFile.path}`) : undefined;
+  const offsets = topFile ? resolution.fileOffsets(topFile.kind, topFile.path) : undefined;
   const hot = topFile && offsets ? hotRegions(topFile.path, offsets.offsets, offsets.extentBytes, rank.node.pageSize) : null;
   if (hot) analysis.hotRegions = hot;
   const reconciliation = reconcile(processes, capture);

@@ -1,4 +1,4 @@
-import type { FaultSample, ProcDetail } from '../model/facts.js';
+import type { FaultSample, MapEntry, ProcDetail } from '../model/facts.js';
 import type { Cause, FileFaults, MappingFaults } from '../model/verdict.js';
 import { buildIntervalIndex, type IntervalIndex } from './interval-index.js';
 import { classifyMapping } from './mapping-kind.js';
@@ -29,8 +29,12 @@ export interface Resolution {
   byCause: Record<Cause, number>;
   /** Some counted samples may be minor faults (major === null). */
   minorIncluded: boolean;
-  /** Per file-backed file (`kind\0path`, as in files): each resolved fault's offset in the file, and the extent mapped. */
-  fileOffsets: Map<string, { offsets: number[]; extentBytes: number }>;
+  /**
+   * For one file of `files` (its kind and path): each resolved fault's offset in the file, and the extent mapped
+   * (every mapping of the file, faulting or not). Gathered when asked, for the one file hot regions are drawn for:
+   * gathering them for every file cost more than resolving.
+   */
+  fileOffsets(kind: FileFaults['kind'], path: string): { offsets: number[]; extentBytes: number } | undefined;
 }
 
 export interface ResolveOptions {
@@ -44,8 +48,6 @@ interface PidState {
   detail: ProcDetail | undefined;
   index: IntervalIndex | null;
   counts: Uint32Array;
-  /** File offsets of the faults per mapping index (file-backed mappings only). */
-  offsets: number[][];
   unresolved: number;
 }
 
@@ -65,7 +67,6 @@ export function resolveSamples(
         detail,
         index: maps.length > 0 ? buildIntervalIndex(maps) : null,
         counts: new Uint32Array(maps.length),
-        offsets: [],
         unresolved: 0,
       };
       pids.set(pid, st);
@@ -78,7 +79,10 @@ export function resolveSamples(
   let unresolved = 0;
   let unresolvedNoMaps = 0;
   let minorIncluded = false;
-  for (const s of samples) {
+  // The mapping each sample resolved to (-1: not counted or unresolved), for fileOffsets to reuse.
+  const hit = new Int32Array(samples.length).fill(-1);
+  for (let k = 0; k < samples.length; k++) {
+    const s = samples[k]!;
     if (s.major === false) continue;
     counted++;
     if (s.major === true) major++;
@@ -87,10 +91,8 @@ export function resolveSamples(
     const i = st.index ? st.index.lookup(s.addr) : -1;
     if (i >= 0) {
       st.counts[i]!++;
-      const m = st.detail!.maps[i]!;
-      if (m.inode !== 0 && m.path.startsWith('/')) (st.offsets[i] ??= []).push(s.addr - m.start + m.offset);
-    }
-    else {
+      hit[k] = i;
+    } else {
       st.unresolved++;
       unresolved++;
       if (!st.index) unresolvedNoMaps++;
@@ -140,25 +142,44 @@ export function resolveSamples(
   }
   mappings.sort((a, b) => b.faults - a.faults || a.pid - b.pid || a.start - b.start);
 
-  const fileOffsets = new Map<string, { offsets: number[]; extentBytes: number }>();
-  for (const st of pids.values()) {
-    const maps = st.detail?.maps ?? [];
-    st.offsets.forEach((offs, i) => {
-      const m = maps[i]!;
-      const c = classifyMapping(m, tmpfsMounts);
-      if ((c.kind !== 'file-data' && c.kind !== 'file-code') || c.path === null) return;
-      const key = `${c.kind}\0${c.path}`;
-      const f = fileOffsets.get(key) ?? { offsets: [], extentBytes: 0 };
-      for (const o of offs) f.offsets.push(o);
-      fileOffsets.set(key, f);
-    });
-    // The extent mapped: every mapping of the file counts, faulting or not.
-    for (const m of maps) {
-      const c = classifyMapping(m, tmpfsMounts);
-      const f = c.path === null ? undefined : fileOffsets.get(`${c.kind}\0${c.path}`);
-      if (f) f.extentBytes = Math.max(f.extentBytes, m.offset + (m.end - m.start));
+  const fileOffsets = (kind: FileFaults['kind'], path: string): { offsets: number[]; extentBytes: number } | undefined => {
+    if (kind !== 'file-data' && kind !== 'file-code') return undefined;
+    const offsets: number[] = [];
+    let extentBytes = 0;
+    // Per process, which of its mappings are the file (classified once each, not once per fault).
+    const isFile = new Map<number, Uint8Array>();
+    for (const [pid, st] of pids) {
+      const maps = st.detail?.maps ?? [];
+      let flags: Uint8Array | undefined;
+      maps.forEach((m, i) => {
+        if (m.path !== path && !m.path.startsWith(`${path} `)) return; // cheap filter before classifying
+        const c = classifyMapping(m, tmpfsMounts);
+        if (c.kind !== kind || c.path !== path) return;
+        (flags ??= new Uint8Array(maps.length))[i] = 1;
+        extentBytes = Math.max(extentBytes, m.offset + (m.end - m.start));
+      });
+      if (flags) isFile.set(pid, flags);
     }
-  }
+    if (isFile.size === 0) return undefined;
+    // Samples come in runs of one pid: look the pid up once per run.
+    let lastPid = -1;
+    let flags: Uint8Array | undefined;
+    let maps: readonly MapEntry[] = [];
+    for (let k = 0; k < samples.length; k++) {
+      const i = hit[k]!;
+      if (i < 0) continue;
+      const s = samples[k]!;
+      if (s.pid !== lastPid) {
+        lastPid = s.pid;
+        flags = isFile.get(s.pid);
+        maps = flags ? pids.get(s.pid)!.detail!.maps : [];
+      }
+      if (flags?.[i] !== 1) continue;
+      const m = maps[i]!;
+      offsets.push(s.addr - m.start + m.offset);
+    }
+    return { offsets, extentBytes };
+  };
 
   const byFile = new Map<string, FileFaults>();
   for (const m of mappings) {

@@ -75,4 +75,28 @@ describe('resolveSamples', () => {
       [2, 'heap'],
     ]);
   });
+  it('gives the file offsets of one file, across processes and mappings, when asked', () => {
+    const page = 0x1000;
+    // pid 1 maps the file twice (0–64 KiB, and 1 MiB on from file offset 1 MiB), pid 2 maps it deleted.
+    const p1 = procDetail(1, {
+      maps: [
+        mapEntry(0x10000, 0x20000, '/data/t.db', 'r--s'),
+        mapEntry(0x40000, 0x140000, '/data/t.db', 'r--s', { offset: MB }),
+        mapEntry(0x200000, 0x210000, '/data/other.db', 'r--s'),
+      ],
+    });
+    const p2 = procDetail(2, { maps: [mapEntry(0x70000, 0x80000, '/data/t.db (deleted)', 'r--s', { offset: 8 * page })] });
+    const r = resolveSamples(
+      [sample(1, 0x10000 + 3 * page), sample(2, 0x70000 + page), sample(1, 0x40000 + 2 * page), sample(1, 0x200000), sample(1, 0x10000, false), sample(1, 0x999999)],
+      { 1: p1, 2: p2 },
+    );
+    expect(r.files.map((f) => f.path)).toEqual(['/data/t.db', '/data/other.db']);
+    const t = r.fileOffsets('file-data', '/data/t.db')!;
+    // Known minor faults and unresolved samples count nowhere; the extent is the furthest byte any mapping reaches.
+    expect(t.offsets).toEqual([3 * page, 9 * page, MB + 2 * page]);
+    expect(t.extentBytes).toBe(MB + 0x100000);
+    expect(r.fileOffsets('file-data', '/data/other.db')).toEqual({ offsets: [0], extentBytes: 0x10000 });
+    expect(r.fileOffsets('file-code', '/data/t.db')).toBeUndefined();
+    expect(r.fileOffsets('file-data', '/data/none')).toBeUndefined();
+  });
 });
