@@ -268,10 +268,12 @@ export class SqliteStore implements Store {
   private admitStep(step: AdmitStep, rules: AdmitRules, now: Date): AdmitResult {
     switch (step.op) {
       case 'cancel': {
+        // `+node`: search the few unfinished triages (triages_unfinished), not the node's whole history
+        // (triages_by_node), which SQLite would otherwise pick: every resolved alert runs this.
         const ids = (
           this
             .stmt(
-              `SELECT id, trigger_json FROM triages WHERE node = ? AND status = 'queued' AND trigger_kind = 'alert' ORDER BY seq`,
+              `SELECT id, trigger_json FROM triages WHERE +node = ? AND status IN ('queued', 'running') AND status = 'queued' AND trigger_kind = 'alert' ORDER BY seq`,
             )
             .all(step.node) as { id: string; trigger_json: string }[]
         )
@@ -296,7 +298,8 @@ export class SqliteStore implements Store {
         return { op: 'alert', status: 'queued', id: step.id };
       }
       case 'manual': {
-        const pending = this.stmt(`SELECT id FROM triages WHERE node = ? AND status IN ('queued', 'running') ORDER BY seq LIMIT 1`).get(step.node) as
+        // `+node`, as for cancel: the unfinished triages, not the node's history.
+        const pending = this.stmt(`SELECT id FROM triages WHERE +node = ? AND status IN ('queued', 'running') ORDER BY seq LIMIT 1`).get(step.node) as
           | { id: string }
           | undefined;
         if (pending) return { op: 'manual', status: 'duplicate', id: pending.id };

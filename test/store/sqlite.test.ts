@@ -142,6 +142,39 @@ describe('the embedded SQLite store', () => {
   });
 });
 
+describe('a resolved alert against a long history', () => {
+  it('cancels from the few unfinished triages, never reading the node\'s history', async () => {
+    const store = SqliteStore.open(dir());
+    const cancel = (fp: string) => ({ op: 'cancel' as const, node: 'node-1', fingerprint: fp, verdict: failureVerdict(new TriageError('cancelled', 'x')) });
+    await store.admit(Array.from({ length: 300 }, (_, i) => [alert('node-1', `fp${i}`), cancel(`fp${i}`)]).flat(), rules, new Date());
+    const queued = alert('node-1', 'queued');
+    await store.admit([queued, alert('node-2', 'other')], rules, new Date());
+
+    const db = (store as unknown as { db: Database.Database }).db;
+    const prepare = db.prepare.bind(db);
+    const seen: string[] = [];
+    db.prepare = ((sql: string) => {
+      seen.push(sql);
+      return prepare(sql);
+    }) as typeof db.prepare;
+    (store as unknown as { statements: Map<string, unknown> }).statements.clear();
+    const [cancelled] = await store.admit([cancel('queued')], rules, new Date());
+    expect(cancelled).toEqual({ op: 'cancel', cancelled: [queued.id] });
+    const manual = { op: 'manual' as const, id: newTriageId(), node: 'node-2', trigger: { kind: 'cli' as const }, options: {}, dropped: failureVerdict(new TriageError('queue_full', 'x')) };
+    const [asked] = await store.admit([manual], rules, new Date());
+    expect(asked).toMatchObject({ op: 'manual', status: 'duplicate' });
+    db.prepare = prepare;
+    const lookups = seen.filter((q) => /^SELECT .* FROM triages WHERE \+?node = \?/.test(q));
+    expect(lookups, seen.join('\n')).toHaveLength(2);
+    for (const q of lookups) {
+      const plan = (prepare(`EXPLAIN QUERY PLAN ${q}`).all('x') as { detail: string }[]).map((p) => p.detail);
+      // The partial index of queued and running triages: as many rows as the queue, whatever the history.
+      expect(plan[0], plan.join('; ')).toBe('SEARCH triages USING INDEX triages_unfinished (status=?)');
+    }
+    await store.close();
+  });
+});
+
 describe('upgrades in place', () => {
   const old = trigger('old');
   it('from schema 1: keeps its triages, which then take Slack state and a lease', async () => {
