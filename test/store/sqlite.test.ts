@@ -42,6 +42,28 @@ const alert = (node = 'node-1', fingerprint = 'aaaa', startsAt = '2026-11-27T03:
 const rules = { cooldownMs: 0, maxQueued: 100_000 };
 const lease = (owner = 'r1') => ({ owner, untilMs: Date.now() + 60_000 });
 
+/**
+ * Records the SQL `store` prepares from now on (its statement cache emptied, so every query is prepared again)
+ * until stop(); plan(sql) is SQLite's EXPLAIN QUERY PLAN for it, every parameter bound to 'x'.
+ */
+function recordSql(store: SqliteStore): { seen: string[]; plan: (sql: string) => string[]; stop: () => void } {
+  const db = (store as unknown as { db: Database.Database }).db;
+  const prepare = db.prepare.bind(db);
+  const seen: string[] = [];
+  db.prepare = ((sql: string) => {
+    seen.push(sql);
+    return prepare(sql);
+  }) as typeof db.prepare;
+  (store as unknown as { statements: Map<string, unknown> }).statements.clear();
+  return {
+    seen,
+    plan: (sql) => (prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(sql.match(/\?/g) ?? []).map(() => 'x')) as { detail: string }[]).map((p) => p.detail),
+    stop: () => {
+      db.prepare = prepare;
+    },
+  };
+}
+
 /** A database at schema `version`, with `seed` run on it, as an older build left it. */
 function olderStore(path: string, version: number, seed: (db: Database.Database) => void): void {
   mkdirSync(path, { recursive: true });
@@ -121,23 +143,16 @@ describe('the embedded SQLite store', () => {
     await store.admit([wanted, otherFiring], rules, new Date());
 
     // Record the SQL the lookup runs, then ask SQLite how it runs it.
-    const db = (store as unknown as { db: Database.Database }).db;
-    const prepare = db.prepare.bind(db);
-    const seen: string[] = [];
-    db.prepare = ((sql: string) => {
-      seen.push(sql);
-      return prepare(sql);
-    }) as typeof db.prepare;
-    (store as unknown as { statements: Map<string, unknown> }).statements.clear();
+    const { seen, plan, stop } = recordSql(store);
     expect((await store.latestForAlert('node-1', 'wanted', '2026-11-27T03:12:00Z'))?.id).toBe(wanted.id);
     expect(await store.latestForAlert('node-2', 'wanted', '2026-11-27T03:12:00Z')).toBeUndefined();
     expect((await store.latestForAlert('node-1', 'wanted', '2026-11-28T00:00:00Z'))?.id).toBe(otherFiring.id);
     expect(await store.latestForAlert('node-1', 'nope', '2026-11-27T03:12:00Z')).toBeUndefined();
-    db.prepare = prepare;
+    stop();
     expect(seen).toHaveLength(1);
-    const plan = (prepare(`EXPLAIN QUERY PLAN ${seen[0]}`).all(...(seen[0]!.match(/\?/g) ?? []).map(() => 'x')) as { detail: string }[]).map((p) => p.detail);
+    const steps = plan(seen[0]!);
     // One index search on both the node and the alert: no step reads the node's other rows, no temp sort.
-    expect(plan, plan.join('; ')).toEqual([expect.stringMatching(/^SEARCH triages USING INDEX \w+ \((node=\? AND dedup_key=\?|dedup_key=\? AND node=\?)\)$/)]);
+    expect(steps, steps.join('; ')).toEqual([expect.stringMatching(/^SEARCH triages USING INDEX \w+ \((node=\? AND dedup_key=\?|dedup_key=\? AND node=\?)\)$/)]);
     await store.close();
   });
 });
@@ -150,26 +165,19 @@ describe('a resolved alert against a long history', () => {
     const queued = alert('node-1', 'queued');
     await store.admit([queued, alert('node-2', 'other')], rules, new Date());
 
-    const db = (store as unknown as { db: Database.Database }).db;
-    const prepare = db.prepare.bind(db);
-    const seen: string[] = [];
-    db.prepare = ((sql: string) => {
-      seen.push(sql);
-      return prepare(sql);
-    }) as typeof db.prepare;
-    (store as unknown as { statements: Map<string, unknown> }).statements.clear();
+    const { seen, plan, stop } = recordSql(store);
     const [cancelled] = await store.admit([cancel('queued')], rules, new Date());
     expect(cancelled).toEqual({ op: 'cancel', cancelled: [queued.id] });
     const manual = { op: 'manual' as const, id: newTriageId(), node: 'node-2', trigger: { kind: 'cli' as const }, options: {}, dropped: failureVerdict(new TriageError('queue_full', 'x')) };
     const [asked] = await store.admit([manual], rules, new Date());
     expect(asked).toMatchObject({ op: 'manual', status: 'duplicate' });
-    db.prepare = prepare;
+    stop();
     const lookups = seen.filter((q) => /^SELECT .* FROM triages WHERE \+?node = \?/.test(q));
     expect(lookups, seen.join('\n')).toHaveLength(2);
     for (const q of lookups) {
-      const plan = (prepare(`EXPLAIN QUERY PLAN ${q}`).all('x') as { detail: string }[]).map((p) => p.detail);
+      const steps = plan(q);
       // The partial index of queued and running triages: as many rows as the queue, whatever the history.
-      expect(plan[0], plan.join('; ')).toBe('SEARCH triages USING INDEX triages_unfinished (status=?)');
+      expect(steps[0], steps.join('; ')).toBe('SEARCH triages USING INDEX triages_unfinished (status=?)');
     }
     await store.close();
   });
