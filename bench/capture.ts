@@ -18,7 +18,7 @@ import { parseMaps } from '../src/playbook/maps.js';
 import { parsePerfScript } from '../src/playbook/perf-script.js';
 import { parseTracepoint } from '../src/playbook/tracepoint.js';
 import { startFileReader, waitForMajorFaults, type FileGenerator } from '../test/support/generators.js';
-import { median, procCounters, round, sleep, timeCommand, type BenchOptions, type Row, type Section } from './lib.js';
+import { bracketedWindows, median, procCounters, round, sleep, slowdownSpread, timeCommand, type BenchOptions, type Row, type Section } from './lib.js';
 
 type Mode = 'none' | 'major-faults' | 'tracepoint';
 
@@ -165,15 +165,11 @@ export async function run(opts: BenchOptions): Promise<Section> {
 
   const byMode = (m: Mode): RoundResult[] => windows.filter((w) => w.mode === m);
   /** Each recording against the mean of the no-capture windows on either side of it. */
-  const bracketed = (m: Mode, f: (w: RoundResult) => number): number[] =>
-    windows.flatMap((w, i) => (w.mode === m ? [f(w) / ((f(windows[i - 1]!) + f(windows[i + 1]!)) / 2)] : []));
+  const bracketed = (m: Mode, f: (w: RoundResult) => number): number[] => bracketedWindows(windows, m, f);
   const relRates = (m: Mode): number[] => bracketed(m, (w) => w.rate);
   const relRate = (m: Mode): number => median(relRates(m));
   const slow = (m: Mode): number => (1 - relRate(m)) * 100;
-  const spread = (m: Mode): string => {
-    const xs = relRates(m).map((r) => (1 - r) * 100);
-    return `${Math.min(...xs).toFixed(0)} to ${Math.max(...xs).toFixed(0)} %`;
-  };
+  const spread = (m: Mode): string => slowdownSpread(relRates(m), 0);
   const sum = (m: Mode, f: (x: Recording) => number): number => byMode(m).reduce((a, w) => a + f(w.rec!), 0);
   const events = (m: Mode): number => sum(m, (x) => x.events) / rounds;
   const dataKb = (m: Mode): number => sum(m, (x) => x.dataBytes) / rounds / 1024;

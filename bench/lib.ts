@@ -100,6 +100,21 @@ export async function timeCommand(argv: readonly string[], opts: { input?: strin
   }
 }
 
+/**
+ * Capture benchmarks alternate windows without capture with windows of one mode: `none, A, none, B, …, none`.
+ * Each window of `mode` is compared with the mean of the no-capture windows on either side of it, so that a
+ * machine whose speed drifts compares like with like: f(window) / mean(f(before), f(after)), one per window.
+ */
+export function bracketedWindows<W extends { mode: string }>(windows: readonly W[], mode: W['mode'], f: (w: W) => number): number[] {
+  return windows.flatMap((w, i) => (w.mode === mode ? [f(w) / ((f(windows[i - 1]!) + f(windows[i + 1]!)) / 2)] : []));
+}
+
+/** The slowdowns (%) single windows show, from their bracketed rates: "min to max %". */
+export function slowdownSpread(relativeRates: readonly number[], digits: number): string {
+  const xs = relativeRates.map((r) => (1 - r) * 100);
+  return `${Math.min(...xs).toFixed(digits)} to ${Math.max(...xs).toFixed(digits)} %`;
+}
+
 /** USER_HZ: 100 on every Linux that matters (sysconf(_SC_CLK_TCK)). */
 export const CLK_TCK = 100;
 
@@ -112,7 +127,8 @@ export function procCounters(pid: number): { majflt: number; minflt: number; cpu
 
 // ---- how busy is the machine ----------------------------------------------------------------------
 
-function allTicks(): Map<number, { ticks: number; comm: string; ppid: number }> {
+/** Every process now: its CPU ticks (utime + stime), comm and parent, from /proc/PID/stat. */
+export function processTable(): Map<number, { ticks: number; comm: string; ppid: number }> {
   const out = new Map<number, { ticks: number; comm: string; ppid: number }>();
   for (const ent of readdirSync('/proc')) {
     if (!/^\d+$/.test(ent)) continue;
@@ -127,9 +143,10 @@ function allTicks(): Map<number, { ticks: number; comm: string; ppid: number }> 
   return out;
 }
 
-function isOurs(pid: number, table: Map<number, { ppid: number }>): boolean {
+/** Whether `pid` is `root` or one of its descendants, in a processTable(). */
+export function descendsFrom(pid: number, root: number, table: Map<number, { ppid: number }>): boolean {
   for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
-    if (p === process.pid) return true;
+    if (p === root) return true;
     const e = table.get(p);
     if (!e) return false;
     p = e.ppid;
@@ -147,15 +164,15 @@ export interface Busy {
 
 /** Samples for `ms` how much CPU everything except this benchmark uses. */
 export async function machineBusy(ms = 1000): Promise<Busy> {
-  const a = allTicks();
+  const a = processTable();
   const t0 = performance.now();
   await sleep(ms);
-  const b = allTicks();
+  const b = processTable();
   const dt = (performance.now() - t0) / 1000;
   const per = new Map<string, number>();
   let other = 0;
   for (const [pid, e] of b) {
-    if (isOurs(pid, b)) continue;
+    if (descendsFrom(pid, process.pid, b)) continue;
     const d = e.ticks - (a.get(pid)?.ticks ?? e.ticks);
     if (d <= 0) continue;
     other += d;

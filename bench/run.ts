@@ -2,7 +2,7 @@
  * `npm run bench`: the measurements, each compared with its anchor in the same run.
  * Prints a table and writes bench/results/latest.json.
  *
- *   npm run bench                      # all eight (about 10 minutes on a 2-core machine)
+ *   npm run bench                      # all ten (about 12 minutes on a 2-core machine)
  *   npm run bench -- --quick           # smaller sizes, fewer runs (development)
  *   npm run bench -- --only=resolve,intake
  *

@@ -12,7 +12,7 @@
  * the steadiest on a shared machine.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { playbookScriptPath } from '../src/paths.js';
@@ -21,7 +21,7 @@ import { parsePerfScript } from '../src/playbook/perf-script.js';
 import { newNonce } from '../src/playbook/steps.js';
 import { startFileReader, waitForMajorFaults, type FileGenerator } from '../test/support/generators.js';
 import { createRamDisk } from '../test/support/ram-disk.js';
-import { median, procCounters, round, sleep, type BenchOptions, type Row, type Section } from './lib.js';
+import { bracketedWindows, descendsFrom, median, procCounters, processTable, round, sleep, slowdownSpread, type BenchOptions, type Row, type Section } from './lib.js';
 
 type Mode = 'none' | 'every' | 'sampled';
 
@@ -71,22 +71,8 @@ async function playbookPeriod(gen: FileGenerator, seconds: number): Promise<{ pe
 
 /** The `perf` process at or below `root` (the playbook runs it under `timeout`), or null. */
 function perfUnder(root: number): number | null {
-  const parent = new Map<number, number>();
-  const perf: number[] = [];
-  for (const ent of readdirSync('/proc')) {
-    if (!/^\d+$/.test(ent)) continue;
-    try {
-      const st = readFileSync(`/proc/${ent}/stat`, 'utf8');
-      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-      parent.set(Number(ent), Number(f[1]));
-      if (st.slice(st.indexOf('(') + 1, st.lastIndexOf(')')) === 'perf') perf.push(Number(ent));
-    } catch {
-      /* exited */
-    }
-  }
-  for (const p of perf) {
-    for (let q: number | undefined = p; q !== undefined && q > 1; q = parent.get(q)) if (q === root) return p;
-  }
+  const table = processTable();
+  for (const [pid, e] of table) if (e.comm === 'perf' && descendsFrom(pid, root, table)) return pid;
   return null;
 }
 
@@ -190,13 +176,9 @@ export async function run(opts: BenchOptions): Promise<Section> {
   }
 
   /** Each capture window against the mean of the no-capture windows on either side of it. */
-  const bracketed = (m: Mode, f: (w: Window) => number): number[] =>
-    windows.flatMap((w, i) => (w.mode === m ? [f(w) / ((f(windows[i - 1]!) + f(windows[i + 1]!)) / 2)] : []));
+  const bracketed = (m: Mode, f: (w: Window) => number): number[] => bracketedWindows(windows, m, f);
   const slowdown = (m: Mode): number => (1 - median(bracketed(m, (w) => w.rate))) * 100;
-  const spread = (m: Mode): string => {
-    const xs = bracketed(m, (w) => w.rate).map((r) => (1 - r) * 100);
-    return `${Math.min(...xs).toFixed(1)} to ${Math.max(...xs).toFixed(1)} %`;
-  };
+  const spread = (m: Mode): string => slowdownSpread(bracketed(m, (w) => w.rate), 1);
   const byMode = (m: Mode): Window[] => windows.filter((w) => w.mode === m);
   const none = byMode('none');
   const baseRate = median(none.map((w) => w.rate));

@@ -109,7 +109,8 @@ export function decideVerdict(input: VerdictInput): Verdict {
 
   for (const r of analysis.reconciliation ?? []) {
     if (!r.undercounted) continue;
-    const recorded = (r.period ?? 1) > 1 ? `about ${fmt(r.samples * (r.period ?? 1))} (${fmt(r.samples)} samples, 1 in ${fmt(r.period ?? 1)})` : fmt(r.samples);
+    const period = r.period ?? 1;
+    const recorded = period > 1 ? `about ${fmt(r.samples * period)} (${fmt(r.samples)} samples, 1 in ${fmt(period)})` : fmt(r.samples);
     notes.push(
       `pid ${r.pid} (${r.comm}) took about ${fmt(r.majflt)} major faults (majflt) in the capture window but ${cap.tier} recorded ${recorded} ` +
         `(${pct(r.coverage)}, against ${pct(r.othersCoverage ?? 1)} for the other processes): ` +
@@ -152,8 +153,8 @@ function windowsNote({ system: sys, capture: cap }: Analysis): string | null {
   return (
     `${fmt(sys.pgmajfaultPerSec)} major faults/s in the${sampleSpan} sample window, ` +
     `${fmt(cap.majfltDelta)} major faults (${fmt(capturePerSec)}/s) in the ${fmt(cap.seconds)} s capture window, ` +
-    ((cap.period ?? 1) > 1
-      ? `${fmt(cap.majorSamples)} samples of them recorded by the tracer (1 in ${fmt(cap.period ?? 1)})`
+    (cap.period !== undefined && cap.period > 1
+      ? `${fmt(cap.majorSamples)} samples of them recorded by the tracer (1 in ${fmt(cap.period)})`
       : `${fmt(cap.majorSamples)} of them recorded by the tracer`)
   );
 }

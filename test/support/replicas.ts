@@ -74,4 +74,3 @@ export async function triagesOf(bot: BotProcess, query = 'limit=500'): Promise<T
   const res = await fetch(`${bot.url}/triages?${query}`);
   return ((await res.json()) as { triages: TriageJson[] }).triages;
 }
-
